@@ -1,0 +1,185 @@
+// The reference server's metadata store: SQLite (better-sqlite3, WAL) with numbered migrations.
+// File contents live in the content-addressed blob store (blobs.ts), never in SQLite.
+import Database from 'better-sqlite3';
+import path from 'node:path';
+
+export type DB = Database.Database;
+
+/** Each entry moves the schema one version up; never edit a released entry, append a new one. */
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  INSERT INTO meta(key, value) VALUES ('seq', '0');
+
+  CREATE TABLE organizations (
+    id INTEGER PRIMARY KEY,
+    parent_id INTEGER,
+    name TEXT NOT NULL,
+    slug TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL DEFAULT '',
+    email TEXT NOT NULL DEFAULT '',
+    hostname TEXT NOT NULL DEFAULT '',
+    created TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1,
+    trial_until TEXT,
+    license_expires TEXT,
+    bandwidth_throttle INTEGER,
+    throttle_exception_start TEXT,
+    throttle_exception_end TEXT,
+    throttle_exception_dow TEXT,          -- JSON list of integers, 0=Monday
+    throttle_exception_days TEXT,         -- 'weekdays' | 'weekends' | NULL
+    throttle_exception_throttle INTEGER,
+    throttled INTEGER NOT NULL DEFAULT 0,
+    policy TEXT NOT NULL                  -- JSON policy object (see policy.ts)
+  );
+
+  CREATE TABLE persons (
+    id INTEGER PRIMARY KEY,
+    company_id INTEGER NOT NULL REFERENCES organizations(id),
+    email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    username TEXT NOT NULL DEFAULT '',
+    first_name TEXT NOT NULL DEFAULT '',
+    last_name TEXT NOT NULL DEFAULT '',
+    password_hash TEXT NOT NULL,
+    site_admin INTEGER NOT NULL DEFAULT 0,
+    system_admin INTEGER NOT NULL DEFAULT 0,
+    space_quota INTEGER,
+    mobile_phone TEXT,
+    root_id INTEGER,
+    two_step_mode TEXT,                   -- 'email' | 'sms' | 'authenticator' | NULL
+    two_step_secret TEXT,                 -- base32 TOTP secret when mode is authenticator
+    two_step_pending_mode TEXT,
+    two_step_pending_secret TEXT,
+    backup_key TEXT,
+    created TEXT NOT NULL
+  );
+
+  -- Only SHA-256 hashes of tokens are stored.
+  CREATE TABLE tokens (
+    token_hash TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('session', 'access', 'refresh')),
+    person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+    created TEXT NOT NULL,
+    expires TEXT NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0,
+    family TEXT                            -- ties an access token to the refresh token that made it
+  );
+  CREATE INDEX tokens_person ON tokens(person_id);
+
+  -- One-time codes sent by email or sms (hashes only).
+  CREATE TABLE auth_codes (
+    id INTEGER PRIMARY KEY,
+    person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+    purpose TEXT NOT NULL,                -- 'login' | 'enable' | 'disable'
+    mode TEXT NOT NULL,
+    code_hash TEXT NOT NULL,
+    expires TEXT NOT NULL,
+    used INTEGER NOT NULL DEFAULT 0
+  );
+
+  -- Messages the server "sends" (email, sms): kept here and as files in <data>/outbox/.
+  CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY,
+    person_id INTEGER,
+    channel TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL,
+    code TEXT,
+    created TEXT NOT NULL
+  );
+
+  CREATE TABLE roots (
+    id INTEGER PRIMARY KEY,
+    company_id INTEGER NOT NULL REFERENCES organizations(id),
+    person_id INTEGER,
+    name TEXT NOT NULL,
+    root_type TEXT NOT NULL CHECK (root_type IN ('sync', 'share', 'backup')),
+    description TEXT NOT NULL DEFAULT '',
+    is_locked INTEGER NOT NULL DEFAULT 0,
+    lock_expires TEXT,
+    lock_person_id INTEGER,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL
+  );
+
+  -- People subscribed to a root other than its owner (Team Shares).
+  CREATE TABLE root_members (
+    root_id INTEGER NOT NULL REFERENCES roots(id),
+    person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+    role TEXT NOT NULL DEFAULT 'COLLABORATOR',
+    PRIMARY KEY (root_id, person_id)
+  );
+
+  -- Files and folders. parent_id NULL = top level of the root. Deleted nodes stay (is_deleted=1)
+  -- so their revisions and the change feed survive. name_key is the case-folded NFC name.
+  CREATE TABLE nodes (
+    id INTEGER PRIMARY KEY,
+    root_id INTEGER NOT NULL REFERENCES roots(id),
+    parent_id INTEGER REFERENCES nodes(id),
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('file', 'folder')),
+    is_deleted INTEGER NOT NULL DEFAULT 0,
+    is_locked INTEGER NOT NULL DEFAULT 0,
+    lock_expires TEXT,
+    lock_person_id INTEGER,
+    created TEXT NOT NULL,
+    modified TEXT NOT NULL,
+    revision_id INTEGER,
+    size INTEGER NOT NULL DEFAULT 0,
+    seq INTEGER NOT NULL DEFAULT 0        -- change sequence number of the last change
+  );
+  CREATE UNIQUE INDEX nodes_live_name ON nodes(root_id, ifnull(parent_id, 0), name_key) WHERE is_deleted = 0;
+  CREATE INDEX nodes_parent ON nodes(root_id, parent_id);
+  CREATE INDEX nodes_seq ON nodes(root_id, seq);
+  CREATE INDEX nodes_modified ON nodes(root_id, modified);
+
+  CREATE TABLE revisions (
+    id INTEGER PRIMARY KEY,
+    file_id INTEGER NOT NULL REFERENCES nodes(id),
+    root_id INTEGER NOT NULL REFERENCES roots(id),
+    blob TEXT NOT NULL,                   -- SHA-256 hex of the content in the blob store
+    created TEXT NOT NULL,
+    modified TEXT NOT NULL,
+    file_size INTEGER NOT NULL,
+    full_size INTEGER NOT NULL,
+    delta_size INTEGER,
+    person_id INTEGER
+  );
+  CREATE INDEX revisions_file ON revisions(file_id);
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export function openDatabase(dataDir: string): DB {
+  const db = new Database(path.join(dataDir, 'server.sqlite'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+  return db;
+}
+
+export function migrate(db: DB): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(
+      `the data directory was written by a newer server (schema ${current}, this server knows ${MIGRATIONS.length}); upgrade the server or use another --data directory`,
+    );
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
+
+/** Next value of the server-wide change sequence (call inside a transaction). */
+export function nextSeq(db: DB): number {
+  const row = db.prepare(`UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'seq' RETURNING value`).get() as { value: string | number };
+  return Number(row.value);
+}
