@@ -13,7 +13,7 @@ import { pino, type Logger } from 'pino';
 import { bootstrap, type BootstrapResult } from './bootstrap.js';
 import { BlobStore } from './blobs.js';
 import type { OrganizationRow, ServerConfig, ServerContext } from './context.js';
-import { resolvePrincipal } from './credentials.js';
+import { assertLicensed, resolvePrincipal } from './credentials.js';
 import { openDatabase, type DB } from './db.js';
 import { ApiError, errors } from './errors.js';
 import { Router } from './http.js';
@@ -88,7 +88,11 @@ export async function createReferenceServer(opts: ReferenceServerOptions): Promi
     clock,
     config,
     log,
-    requirePrincipal: (req) => resolvePrincipal(db, clock, req),
+    requirePrincipal: (req) => {
+      const principal = resolvePrincipal(db, clock, req);
+      if (req.url.startsWith('/api/2')) assertLicensed(db, clock, config.licenseExpires, principal.person);
+      return principal;
+    },
     policyOf: (companyId) => policyOf(db, companyId),
   };
   const admin = bootstrap(ctx, { email: opts.adminEmail, password: opts.adminPassword });

@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import type { DB } from './db.js';
 import type { PersonRow, Principal } from './context.js';
 import { errors } from './errors.js';
-import { apiTime, type Clock } from './time.js';
+import { apiTime, parseApiDatetime, type Clock } from './time.js';
 
 const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 };
 
@@ -121,4 +121,31 @@ export function resolvePrincipal(db: DB, clock: Clock, req: FastifyRequest): Pri
     if (person) return { person, via: 'session_token' };
   }
   throw errors.accessDenied();
+}
+
+function storedTime(s: string | null): number | undefined {
+  if (!s) return undefined;
+  const d = parseApiDatetime(s) ?? new Date(s);
+  const t = d.getTime();
+  return Number.isNaN(t) ? undefined : t;
+}
+
+/**
+ * The license and trial checks of every authenticated /api/2 request: past the server's
+ * license expiry → 403 license_expired; past the caller's organization `license_expires` →
+ * 403 license_expired; past its `trial_until` → 403 trial_expired. System admins are exempt
+ * from the organization checks (so they can extend a trial), not from the server's license.
+ */
+export function assertLicensed(db: DB, clock: Clock, licenseExpires: Date | undefined, person: PersonRow): void {
+  const now = clock().getTime();
+  if (licenseExpires && licenseExpires.getTime() <= now) throw errors.licenseExpired();
+  if (person.system_admin) return;
+  const org = db.prepare(`SELECT trial_until, license_expires FROM organizations WHERE id = ?`).get(person.company_id) as
+    | { trial_until: string | null; license_expires: string | null }
+    | undefined;
+  if (!org) return;
+  const license = storedTime(org.license_expires);
+  if (license !== undefined && license <= now) throw errors.licenseExpired();
+  const trial = storedTime(org.trial_until);
+  if (trial !== undefined && trial <= now) throw errors.trialExpired();
 }

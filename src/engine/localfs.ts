@@ -1,0 +1,234 @@
+// The engine's edge to the local disk: confined path resolution (nothing outside the sync
+// root, never through a symlink), atomic writes (temp file in the same folder, fsync,
+// rename), content hashing and the directory scan that feeds the local tree.
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, promises as fsp, type Stats } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+/** Prefix of the engine's own temp files; the scanner ignores them and cleans up stale ones. */
+export const TEMP_PREFIX = '.axis-tmp-';
+
+export class ConfinementError extends Error {
+  constructor(
+    readonly relPath: string,
+    reason: string,
+  ) {
+    super(`refusing to touch "${relPath}": ${reason}`);
+  }
+}
+
+/** Splits a root-relative "/"-separated path into checked segments. */
+export function segmentsOf(relPath: string): string[] {
+  if (typeof relPath !== 'string' || relPath.length === 0) throw new ConfinementError(String(relPath), 'empty path');
+  if (relPath.includes('\0')) throw new ConfinementError(relPath, 'contains NUL');
+  if (relPath.includes('\\')) throw new ConfinementError(relPath, 'contains a backslash');
+  if (relPath.startsWith('/') || /^[A-Za-z]:/.test(relPath)) throw new ConfinementError(relPath, 'absolute path');
+  const segs = relPath.split('/');
+  for (const s of segs) {
+    if (s === '' || s === '.' || s === '..') throw new ConfinementError(relPath, `bad segment "${s}"`);
+    // eslint-disable-next-line no-control-regex
+    if (/[\x00-\x1f]/.test(s)) throw new ConfinementError(relPath, 'control character');
+  }
+  return segs;
+}
+
+/**
+ * Absolute path of `relPath` inside `root`, after checking that no existing component on the
+ * way is a symlink or a non-directory (so a planted symlink cannot lead outside the root).
+ * `root` itself must be an absolute, real (symlink-free) path.
+ */
+export async function resolveInside(root: string, relPath: string): Promise<string> {
+  const segs = segmentsOf(relPath);
+  let cur = root;
+  for (let i = 0; i < segs.length; i++) {
+    cur = path.join(cur, segs[i]!);
+    let st: Stats;
+    try {
+      st = await fsp.lstat(cur);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        // Nothing further exists: the rest of the path would be created under `cur`'s parent.
+        return path.join(root, ...segs);
+      }
+      throw err;
+    }
+    if (st.isSymbolicLink()) throw new ConfinementError(relPath, `"${segs.slice(0, i + 1).join('/')}" is a symbolic link`);
+    if (i < segs.length - 1 && !st.isDirectory()) throw new ConfinementError(relPath, `"${segs.slice(0, i + 1).join('/')}" is not a folder`);
+  }
+  const full = path.join(root, ...segs);
+  if (path.relative(root, full).startsWith('..')) throw new ConfinementError(relPath, 'outside the root');
+  return full;
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const h = createHash('sha256');
+  await pipeline(createReadStream(file), h);
+  return h.digest('hex');
+}
+
+export class ContentMismatchError extends Error {
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`downloaded content hash ${actual} does not match the expected ${expected}`);
+  }
+}
+
+/**
+ * Writes `source` to `root/relPath` atomically: into a temp file in the same folder, fsynced,
+ * hash-verified against `expectedSha256` (if given), mtime set, then renamed over the target
+ * and the folder fsynced. A crash at any point leaves either the old file or the new one.
+ * `beforeRename` runs just before the rename (the executor re-checks its preconditions there).
+ */
+export async function writeFileAtomic(
+  root: string,
+  relPath: string,
+  source: Readable,
+  opts: { expectedSha256?: string; mtimeMs?: number; beforeRename?: () => Promise<void> } = {},
+): Promise<{ sha256: string; size: number; stat: Stats }> {
+  const target = await resolveInside(root, relPath);
+  const dir = path.dirname(target);
+  await fsp.mkdir(dir, { recursive: true });
+  const tmp = path.join(dir, `${TEMP_PREFIX}${randomBytes(6).toString('hex')}`);
+  const hash = createHash('sha256');
+  let size = 0;
+  try {
+    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
+    await pipeline(
+      source,
+      async function* (chunks: AsyncIterable<Buffer>) {
+        for await (const chunk of chunks) {
+          hash.update(chunk);
+          size += chunk.length;
+          yield chunk;
+        }
+      },
+      out,
+    );
+    const sha256 = hash.digest('hex');
+    if (opts.expectedSha256 && opts.expectedSha256 !== sha256) throw new ContentMismatchError(opts.expectedSha256, sha256);
+    const fh = await fsp.open(tmp, 'r+');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    if (opts.mtimeMs !== undefined) await fsp.utimes(tmp, new Date(), new Date(opts.mtimeMs));
+    await opts.beforeRename?.();
+    // Re-check confinement right before the rename: the folder may have changed meanwhile.
+    await resolveInside(root, relPath);
+    await fsp.rename(tmp, target);
+    await fsyncDir(dir);
+    return { sha256, size, stat: await fsp.stat(target) };
+  } catch (err) {
+    await fsp.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const fh = await fsp.open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch {
+    // Some file systems refuse fsync on directories; the rename is still atomic.
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Stable identity of a file across renames: device + inode (file index on Windows). */
+export function fileId(st: Stats): string {
+  return `${st.dev}:${st.ino}`;
+}
+
+export interface ScannedEntry {
+  path: string;
+  kind: 'file' | 'folder';
+  size: number;
+  mtimeMs: number;
+  inode: string;
+  /** Content hash; reused from `previous` when size, mtime and inode are unchanged. */
+  sha256?: string;
+}
+
+export interface ScanProblem {
+  path: string;
+  reason: string;
+}
+
+export interface ScanOptions {
+  /** True for names the scan must skip (junk, excluded, our temp files). */
+  ignore: (name: string, relPath: string, kind: 'file' | 'folder') => boolean;
+  /** What the last scan knew, to avoid re-hashing unchanged files. */
+  previous?: (relPath: string) => { size: number; mtimeMs: number; inode: string; sha256?: string } | undefined;
+  /** Hash files (true) or leave sha256 undefined for new/changed files (false). */
+  hash?: boolean;
+  onProgress?: (p: { scanned: number; hashed: number; hashedBytes: number }) => void;
+}
+
+/** Walks `root` (not following symlinks) and returns every file and folder under it. */
+export async function scanTree(root: string, opts: ScanOptions): Promise<{ entries: ScannedEntry[]; problems: ScanProblem[] }> {
+  const entries: ScannedEntry[] = [];
+  const problems: ScanProblem[] = [];
+  const progress = { scanned: 0, hashed: 0, hashedBytes: 0 };
+  const walk = async (dirAbs: string, dirRel: string): Promise<void> => {
+    let names: string[];
+    try {
+      names = await fsp.readdir(dirAbs);
+    } catch (err) {
+      problems.push({ path: dirRel || '/', reason: `cannot read folder: ${(err as Error).message}` });
+      return;
+    }
+    names.sort();
+    for (const name of names) {
+      const rel = dirRel ? `${dirRel}/${name}` : name;
+      const abs = path.join(dirAbs, name);
+      if (name.startsWith(TEMP_PREFIX)) continue;
+      let st: Stats;
+      try {
+        st = await fsp.lstat(abs);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') problems.push({ path: rel, reason: (err as Error).message });
+        continue;
+      }
+      if (st.isSymbolicLink()) {
+        problems.push({ path: rel, reason: 'symbolic links are not synced' });
+        continue;
+      }
+      const kind = st.isDirectory() ? 'folder' : st.isFile() ? 'file' : undefined;
+      if (!kind) {
+        problems.push({ path: rel, reason: 'not a regular file or folder' });
+        continue;
+      }
+      if (opts.ignore(name, rel, kind)) continue;
+      const entry: ScannedEntry = { path: rel, kind, size: kind === 'file' ? st.size : 0, mtimeMs: Math.trunc(st.mtimeMs), inode: fileId(st) };
+      if (kind === 'file') {
+        const prev = opts.previous?.(rel);
+        if (prev && prev.sha256 && prev.size === entry.size && prev.mtimeMs === entry.mtimeMs && prev.inode === entry.inode) {
+          entry.sha256 = prev.sha256;
+        } else if (opts.hash !== false) {
+          try {
+            entry.sha256 = await sha256File(abs);
+            progress.hashed++;
+            progress.hashedBytes += entry.size;
+          } catch (err) {
+            problems.push({ path: rel, reason: `cannot read file: ${(err as Error).message}` });
+            continue;
+          }
+        }
+      }
+      entries.push(entry);
+      progress.scanned++;
+      if (progress.scanned % 500 === 0) opts.onProgress?.({ ...progress });
+      if (kind === 'folder') await walk(abs, rel);
+    }
+  };
+  await walk(root, '');
+  opts.onProgress?.({ ...progress });
+  return { entries, problems };
+}

@@ -1,0 +1,105 @@
+// Sending stored content: Content-Disposition (attachment for /download, inline for /view),
+// a strong ETag (the SHA-256), and single byte ranges (206) for resumable downloads.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import type { RevisionRow, ServerContext } from '../context.js';
+import { ApiError, errors } from '../errors.js';
+
+export type Disposition = 'attachment' | 'inline';
+
+/** Types that are safe to show inline; everything else is application/octet-stream. */
+const INLINE_TYPES: Record<string, string> = {
+  '.txt': 'text/plain; charset=utf-8',
+  '.md': 'text/plain; charset=utf-8',
+  '.csv': 'text/csv; charset=utf-8',
+  '.json': 'application/json',
+  '.pdf': 'application/pdf',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
+  '.webp': 'image/webp',
+  '.mp3': 'audio/mpeg',
+  '.wav': 'audio/wav',
+};
+
+export function contentTypeOf(name: string): string {
+  return INLINE_TYPES[path.extname(name).toLowerCase()] ?? 'application/octet-stream';
+}
+
+/** RFC 6266 / RFC 8187 Content-Disposition with an ASCII fallback and the UTF-8 name. */
+export function contentDisposition(kind: Disposition, name: string): string {
+  const fallback = name.replace(/[^\x20-\x7e]|["\\%]/g, '_');
+  const encoded = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `${kind}; filename="${fallback}"; filename*=UTF-8''${encoded}`;
+}
+
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * Parses a Range header against a size: a single range, "unsatisfiable" (416), or undefined
+ * when the header is absent, malformed or asks for several ranges (then the whole content is
+ * sent, as RFC 9110 allows).
+ */
+export function parseRange(header: string | undefined, size: number): ByteRange | 'unsatisfiable' | undefined {
+  if (!header) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m) return undefined;
+  const [, a, b] = m as unknown as [string, string, string];
+  if (a === '' && b === '') return undefined;
+  if (size === 0) return undefined;
+  if (a === '') {
+    const suffix = Number(b);
+    if (!Number.isSafeInteger(suffix)) return undefined;
+    if (suffix === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(a);
+  const end = b === '' ? size - 1 : Math.min(Number(b), size - 1);
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end)) return undefined;
+  if (b !== '' && Number(b) < start) return undefined;
+  if (start >= size) return 'unsatisfiable';
+  return { start, end };
+}
+
+export async function sendRevision(ctx: ServerContext, req: FastifyRequest, reply: FastifyReply, rev: RevisionRow, name: string, kind: Disposition): Promise<FastifyReply> {
+  let size: number;
+  try {
+    size = (await fsp.stat(ctx.blobs.pathOf(rev.blob))).size;
+  } catch (err) {
+    req.log.error({ err, blob: rev.blob }, 'blob missing from the store');
+    throw errors.unknown();
+  }
+  const etag = `"${rev.blob}"`;
+  // If-Range: resume only when the content is still the one the client started with.
+  const ifRange = req.headers['if-range'];
+  const rangeHeader = ifRange === undefined || ifRange === etag ? req.headers.range : undefined;
+  const range = parseRange(rangeHeader, size);
+  reply.header('accept-ranges', 'bytes');
+  reply.header('etag', etag);
+  if (range === 'unsatisfiable') {
+    reply.header('content-range', `bytes */${size}`);
+    throw new ApiError(416, { error: 'range_not_satisfiable', error_description: `The content has ${size} bytes.` });
+  }
+  reply.header('content-type', kind === 'inline' ? contentTypeOf(name) : 'application/octet-stream');
+  reply.header('content-disposition', contentDisposition(kind, name));
+  reply.header('x-content-type-options', 'nosniff');
+  if (range) {
+    reply.status(206);
+    reply.header('content-range', `bytes ${range.start}-${range.end}/${size}`);
+    reply.header('content-length', String(range.end - range.start + 1));
+    return reply.send(bodyFor(req, () => ctx.blobs.read(rev.blob, range)));
+  }
+  reply.header('content-length', String(size));
+  return reply.send(bodyFor(req, () => ctx.blobs.read(rev.blob)));
+}
+
+/** The body, or for HEAD an empty stream (so the content is not read and Content-Length stays). */
+export function bodyFor(req: FastifyRequest, open: () => Readable): Readable {
+  return req.method === 'HEAD' ? Readable.from([]) : open();
+}
