@@ -12,6 +12,7 @@ import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { bootstrap, type BootstrapResult } from './bootstrap.js';
 import { BlobStore } from './blobs.js';
+import { ChangeHub } from './changes.js';
 import type { OrganizationRow, ServerConfig, ServerContext } from './context.js';
 import { assertLicensed, resolvePrincipal } from './credentials.js';
 import { openDatabase, type DB } from './db.js';
@@ -19,6 +20,7 @@ import { ApiError, errors } from './errors.js';
 import { Router } from './http.js';
 import { defaultPolicy, type Policy } from './policy.js';
 import { registerAuthRoutes } from './routes/auth.js';
+import { registerChangeRoutes } from './routes/changes.js';
 import { registerFileRoutes } from './routes/files.js';
 import { registerOrganizationRoutes } from './routes/organization.js';
 import { registerPersonRoutes } from './routes/person.js';
@@ -86,6 +88,7 @@ export async function createReferenceServer(opts: ReferenceServerOptions): Promi
     db,
     blobs,
     clock,
+    changes: new ChangeHub(),
     config,
     log,
     requirePrincipal: (req) => {
@@ -120,6 +123,12 @@ export async function createReferenceServer(opts: ReferenceServerOptions): Promi
     const p = req.url;
     if (!tls && !config.allowInsecureApi && (p.startsWith('/api/2') || p.startsWith('/oauth2'))) throw errors.insecureTransport();
   });
+  // Wake change-feed long polls once a change to a root's contents has been answered.
+  app.addHook('onResponse', async (req, reply) => {
+    if (req.method === 'GET' || req.method === 'HEAD' || reply.statusCode >= 400) return;
+    const m = /^\/api\/2\/files\/(\d+)\//.exec(req.url);
+    if (m) ctx.changes.notify(Number(m[1]));
+  });
   app.addHook('onSend', async (_req, reply, payload) => {
     reply.header('cache-control', 'no-store');
     return payload;
@@ -143,6 +152,7 @@ export async function createReferenceServer(opts: ReferenceServerOptions): Promi
   registerV1Routes(router, ctx);
   registerPersonRoutes(router, ctx);
   registerOrganizationRoutes(router, ctx);
+  registerChangeRoutes(router, ctx);
   registerFileRoutes(router, ctx);
   router.finish();
 

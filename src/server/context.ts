@@ -3,6 +3,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { BlobStore } from './blobs.js';
+import type { ChangeHub } from './changes.js';
 import type { DB } from './db.js';
 import type { Policy } from './policy.js';
 import type { Clock } from './time.js';
@@ -118,6 +119,8 @@ export interface ServerContext {
   db: DB;
   blobs: BlobStore;
   clock: Clock;
+  /** Wakes change-feed long polls (extension). */
+  changes: ChangeHub;
   config: ServerConfig;
   log: Logger;
   /** The authenticated person, or throws ApiError 401 access_denied (v2 semantics). */
