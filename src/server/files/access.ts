@@ -23,9 +23,9 @@ export interface RootAccess {
 export function accessOf(ctx: ServerContext, person: PersonRow, root: RootRow): Omit<RootAccess, 'root' | 'person'> | undefined {
   const isAdmin = person.system_admin === 1 || (person.site_admin === 1 && person.company_id === root.company_id);
   if (root.person_id === person.id || person.system_admin === 1) return { permissions: ALL_PERMISSIONS, canWrite: true, isAdmin };
-  // Site admins: every root of their organization, other people's accounts only while the
-  // policy lets admins browse user files (admin_browse_files).
-  if (isAdmin && (root.person_id === null || ctx.policyOf(root.company_id).admin_browse_files)) return { permissions: ALL_PERMISSIONS, canWrite: true, isAdmin };
+  // Site admins: the roots of their organization while its policy lets admins browse files
+  // (admin_browse_files; the same rule as views.canAccessRoot).
+  if (isAdmin && ctx.policyOf(root.company_id).admin_browse_files) return { permissions: ALL_PERMISSIONS, canWrite: true, isAdmin };
   const member = ctx.db.prepare(`SELECT role FROM root_members WHERE root_id = ? AND person_id = ?`).get(root.id, person.id) as { role: string } | undefined;
   if (!member) return undefined;
   const readOnly = READ_ONLY_ROLES.has(member.role.toUpperCase());

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import type { RevisionRow, RootRow } from '../context.js';
 import type { DB } from '../db.js';
 import { formatSize } from '../time.js';
+import { rootSpaceUsed } from '../views.js';
 import { lockActive, type Permission } from './access.js';
 import type { NodeView, PathResolver } from './tree.js';
 
@@ -55,16 +56,8 @@ export function nodeObject(n: NodeView, paths: PathResolver, o: RenderOptions): 
   return n.kind === 'file' ? fileObject(n, path, o) : folderObject(n, path, o);
 }
 
-/** Bytes a root uses: every stored revision of its files that are not deleted. */
-export function spaceUsedByRoot(db: DB, rootId: number): number {
-  const row = db
-    .prepare(`SELECT COALESCE(SUM(r.file_size), 0) AS used FROM revisions r JOIN nodes n ON n.id = r.file_id WHERE r.root_id = ? AND n.is_deleted = 0`)
-    .get(rootId) as { used: number };
-  return row.used;
-}
-
 export function rootObject(db: DB, root: RootRow, o: RenderOptions): Json {
-  const used = spaceUsedByRoot(db, root.id);
+  const used = rootSpaceUsed(db, root.id);
   const out: Json = {
     type: 'root',
     id: root.id,

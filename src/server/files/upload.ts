@@ -14,6 +14,7 @@ import { errors } from '../errors.js';
 import { reqInt, type Fields } from '../http.js';
 import { hasExcludedExtension } from '../policy.js';
 import { apiTime, parseApiDatetime } from '../time.js';
+import { personSpaceUsage } from '../views.js';
 import { assertUnlocked, requireWrite } from './access.js';
 import { abandonBody, drain, multipartError } from './fields.js';
 import { checkedName, isUniqueViolation, liveSibling, revisionConflict, txRoot, writableParent, type Scope } from './ops.js';
@@ -34,45 +35,37 @@ function positive(v: unknown): number | undefined {
   return Number.isFinite(n) && n > 0 ? n : undefined;
 }
 
-/** Bytes counted against quotas: every stored revision of files that are not deleted, in live roots. */
+/**
+ * Bytes counted against the organization's quota: the current size of every live file in its
+ * live roots (the same accounting as a person's space_usage and a root's space_used).
+ */
 export function organizationUsage(s: Scope, companyId: number): number {
-  return (
-    s.ctx.db
-      .prepare(
-        `SELECT COALESCE(SUM(r.file_size), 0) AS used FROM revisions r JOIN nodes n ON n.id = r.file_id JOIN roots ro ON ro.id = r.root_id
-         WHERE ro.company_id = ? AND ro.deleted = 0 AND n.is_deleted = 0`,
-      )
-      .get(companyId) as { used: number }
-  ).used;
-}
-
-export function personUsage(s: Scope, personId: number): number {
-  return (
-    s.ctx.db
-      .prepare(
-        `SELECT COALESCE(SUM(r.file_size), 0) AS used FROM revisions r JOIN nodes n ON n.id = r.file_id JOIN roots ro ON ro.id = r.root_id
-         WHERE ro.person_id = ? AND ro.deleted = 0 AND n.is_deleted = 0`,
-      )
-      .get(personId) as { used: number }
-  ).used;
+  const row = s.ctx.db
+    .prepare(
+      `SELECT COALESCE(SUM(n.size), 0) AS used FROM nodes n JOIN roots ro ON ro.id = n.root_id
+       WHERE ro.company_id = ? AND ro.deleted = 0 AND n.kind = 'file' AND n.is_deleted = 0`,
+    )
+    .get(companyId) as { used: number };
+  return Number(row.used);
 }
 
 /**
  * The limits an upload into `root` is under: `max_file_size` (MB) of the organization's
  * policy, what is left of its `space_quota`, and what is left of the root owner's
- * `space_quota` when set. Throws 409 policy_error when a quota is already used up.
+ * `space_quota` when set. `replacing` is the size of the revision a new revision replaces
+ * (it stops counting). Throws 409 policy_error when a quota is already used up.
  */
-function uploadLimits(s: Scope, root: RootRow): Limit[] {
+function uploadLimits(s: Scope, root: RootRow, replacing: number): Limit[] {
   const policy = s.ctx.policyOf(root.company_id);
   const limits: Limit[] = [];
   const maxMb = positive(policy.max_file_size);
   if (maxMb !== undefined) limits.push({ bytes: Math.floor(maxMb * MB), reason: `The file is larger than the maximum file size of ${maxMb} MB.` });
   const orgQuota = positive(policy.space_quota);
-  if (orgQuota !== undefined) limits.push({ bytes: orgQuota - organizationUsage(s, root.company_id), reason: "The organization's space quota would be exceeded." });
+  if (orgQuota !== undefined) limits.push({ bytes: orgQuota - organizationUsage(s, root.company_id) + replacing, reason: "The organization's space quota would be exceeded." });
   if (root.person_id !== null) {
     const owner = s.ctx.db.prepare(`SELECT space_quota FROM persons WHERE id = ?`).get(root.person_id) as { space_quota: number | null } | undefined;
     const personQuota = positive(owner?.space_quota);
-    if (personQuota !== undefined) limits.push({ bytes: personQuota - personUsage(s, root.person_id), reason: "The account's space quota would be exceeded." });
+    if (personQuota !== undefined) limits.push({ bytes: personQuota - personSpaceUsage(s.ctx.db, root.person_id) + replacing, reason: "The account's space quota would be exceeded." });
   }
   for (const l of limits) if (l.bytes < 0) throw errors.policyError(l.reason);
   return limits;
@@ -112,6 +105,7 @@ function prepare(s: Scope, target: UploadTarget, fields: Fields, filename: strin
     p.modified = fields.modified;
   }
   // Advisory checks (repeated in the transaction): save the client a useless transfer.
+  let replacing = 0;
   if (target.kind === 'new') {
     writableParent(s, root, target.parentId, now);
     if (liveSibling(s, target.parentId, p.name!.key)) throw errors.nameConflict();
@@ -119,8 +113,9 @@ function prepare(s: Scope, target: UploadTarget, fields: Fields, filename: strin
     const file = liveFile(s, target.fileId);
     assertUnlocked(s.access, root, [...ancestorsOf(s.ctx.db, file), file], now);
     if (file.revision_id !== p.base) throw revisionConflict(file.revision_id, p.base!);
+    replacing = file.size;
   }
-  p.limit = tightest(uploadLimits(s, root));
+  p.limit = tightest(uploadLimits(s, root, replacing));
   return p;
 }
 
@@ -137,8 +132,8 @@ function commit(s: Scope, target: UploadTarget, p: Prepared, blob: StoredBlob): 
     const now = s.ctx.clock();
     const t = apiTime(now);
     const root = txRoot(s);
-    for (const l of uploadLimits(s, root)) if (blob.size > l.bytes) throw errors.policyError(l.reason);
     let fileId: number;
+    let replacing = 0;
     if (target.kind === 'new') {
       writableParent(s, root, target.parentId, now);
       if (liveSibling(s, target.parentId, p.name!.key)) throw errors.nameConflict();
@@ -156,7 +151,9 @@ function commit(s: Scope, target: UploadTarget, p: Prepared, blob: StoredBlob): 
       assertUnlocked(s.access, root, [...ancestorsOf(db, file), file], now);
       if (file.revision_id !== p.base) throw revisionConflict(file.revision_id, p.base!);
       fileId = file.id;
+      replacing = file.size;
     }
+    for (const l of uploadLimits(s, root, replacing)) if (blob.size > l.bytes) throw errors.policyError(l.reason);
     const rev = db
       .prepare(
         `INSERT INTO revisions (file_id, root_id, blob, created, modified, file_size, full_size, delta_size, person_id) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)`,
@@ -186,7 +183,7 @@ export async function handleUpload(s: Scope, req: FastifyRequest, target: Upload
     for await (const part of parts) {
       if (part.type === 'field') {
         // Fields must precede the file: a field after it could no longer be checked in time.
-        if (stored || part.valueTruncated || part.fieldname in fields) throw errors.invalidParam(part.fieldname);
+        if (stored || part.valueTruncated || Object.hasOwn(fields, part.fieldname)) throw errors.invalidParam(part.fieldname);
         fields[part.fieldname] = typeof part.value === 'string' ? part.value : JSON.stringify(part.value);
         continue;
       }
