@@ -1,0 +1,251 @@
+// The account verbs of the agent CLI: login, logout, whoami.
+import { AxisClient, type Tokens } from '../api/client.js';
+import { AuthError, AxisApiError, type TwoStepMode } from '../api/errors.js';
+import { normalizeFingerprint } from '../api/tls.js';
+import { loadConfig, saveConfig, TOKENS_SECRET, tokensFromJson, tokensToJson, tokenStoreFor, type AgentConfig } from './config.js';
+import { ensureHome, homePaths, type HomePaths } from './home.js';
+import { CliError, EXIT_AUTH, EXIT_ERROR, EXIT_OK, NOT_LOGGED_IN } from './output.js';
+import type { Prompter } from './prompt.js';
+import { FileSecretStore, type SecretStore } from './secrets.js';
+
+export interface CliContext {
+  home: string;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  prompter: Prompter;
+  userAgent: string;
+  /** The server the current command talks to, for error messages. */
+  server?: string;
+}
+
+export const MAX_CODE_TRIES = 3;
+
+/** A person is waiting: retry a little, not for a minute. */
+const CLI_RETRY = { limit: 2, baseDelayMs: 250, maxDelayMs: 2_000 };
+
+function secretsOf(paths: HomePaths): SecretStore {
+  return new FileSecretStore(paths.credentials, paths.credentialsLock);
+}
+
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+
+/** "sync.example.com:8443" → "https://sync.example.com:8443"; plain http only on loopback. */
+export function normalizeServerUrl(input: string): string {
+  const s = input.trim();
+  if (!s) throw new CliError('No server given: use --server https://your-server');
+  let url: URL;
+  try {
+    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(s) ? s : `https://${s}`);
+  } catch {
+    throw new CliError(`"${input}" is not a server URL (example: https://sync.example.com)`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new CliError(`"${input}" is not an https:// URL`);
+  if (url.protocol === 'http:' && !LOOPBACK.test(url.host.replace(/:\d+$/, ''))) {
+    throw new CliError(`Refusing to send credentials over plain http to ${url.host}: use https://`);
+  }
+  if (url.username || url.password) throw new CliError('The server URL must not contain a username or password');
+  url.search = '';
+  url.hash = '';
+  const pathname = url.pathname.replace(/\/+$/, '');
+  return `${url.origin}${pathname}`;
+}
+
+function sameServer(a: string, b: string): boolean {
+  try {
+    return normalizeServerUrl(a) === normalizeServerUrl(b);
+  } catch {
+    return false;
+  }
+}
+
+function channelMessage(mode: TwoStepMode): string {
+  switch (mode) {
+    case 'email':
+      return 'A code was sent by email.';
+    case 'sms':
+      return 'A code was sent by text message (SMS).';
+    case 'authenticator':
+      return 'Enter the code from your authenticator app.';
+  }
+}
+
+async function required(value: string | undefined, ask: () => Promise<string | undefined>, what: string, flag: string): Promise<string> {
+  if (value !== undefined && value !== '') return value;
+  const answer = await ask();
+  if (answer === undefined || answer === '') throw new CliError(`No ${what} given: use ${flag} or answer the prompt.`, EXIT_ERROR);
+  return answer;
+}
+
+export interface LoginOptions {
+  server?: string;
+  username?: string;
+  password?: string;
+  authCode?: string;
+  trustFingerprint?: string;
+}
+
+export async function login(ctx: CliContext, opts: LoginOptions): Promise<number> {
+  const paths = homePaths(ctx.home);
+  const previous = await loadConfig(paths.config).catch(() => undefined);
+
+  let serverInput = opts.server;
+  if (!serverInput) {
+    const hint = previous ? ` [${previous.server}]` : '';
+    serverInput = (await ctx.prompter.ask(`Server URL${hint}: `)) || previous?.server;
+  }
+  if (!serverInput) throw new CliError('No server given: use --server https://your-server');
+  const server = normalizeServerUrl(serverInput);
+  ctx.server = server;
+
+  // A fingerprint given now wins; otherwise the one pinned for this server at the last login.
+  const fingerprint = opts.trustFingerprint
+    ? normalizeFingerprint(opts.trustFingerprint)
+    : previous && sameServer(previous.server, server)
+      ? (previous.fingerprint ?? undefined)
+      : undefined;
+
+  // Tokens stay in memory until the whole login succeeded.
+  let tokens: Tokens | undefined;
+  const client = new AxisClient({
+    server,
+    trust: fingerprint ? { fingerprint } : undefined,
+    keepAlive: false,
+    userAgent: ctx.userAgent,
+    retry: CLI_RETRY,
+    tokens: { load: () => tokens, save: (t) => void (tokens = t) },
+  });
+  try {
+    // Check the connection (and the certificate) before asking for or sending credentials.
+    try {
+      await client.version();
+    } catch (err) {
+      if (!(err instanceof AxisApiError && err.status === 404)) throw err;
+    }
+
+    const username = await required(opts.username, () => ctx.prompter.ask('Username: '), 'username', '--username');
+    const password = await required(opts.password, () => ctx.prompter.askSecret('Password: '), 'password', '--password');
+
+    let code = opts.authCode || undefined;
+    let wrongCodes = 0;
+    let announced = false;
+    for (let round = 0; ; round++) {
+      try {
+        await client.loginPassword(username, password, code);
+        break;
+      } catch (err) {
+        if (!(err instanceof AuthError) || (err.kind !== 'two_step_required' && err.kind !== 'invalid_auth_code')) throw err;
+        if (err.kind === 'invalid_auth_code') {
+          wrongCodes++;
+          if (wrongCodes >= MAX_CODE_TRIES) throw new CliError(`Invalid authentication code (${wrongCodes} tries). Run axis-agent login again.`, EXIT_AUTH);
+          ctx.stderr.write(`Invalid authentication code. Try again (${MAX_CODE_TRIES - wrongCodes} ${MAX_CODE_TRIES - wrongCodes === 1 ? 'try' : 'tries'} left).\n`);
+        }
+        if (!announced && err.twoStepMode) {
+          ctx.stdout.write(`This account uses two-step authentication. ${channelMessage(err.twoStepMode)}\n`);
+          announced = true;
+        }
+        if (round > MAX_CODE_TRIES * 2) throw new CliError('No valid authentication code given. Run axis-agent login again.', EXIT_AUTH);
+        const answer = await ctx.prompter.ask('Authentication code: ');
+        if (answer === undefined) throw new CliError('No authentication code given: use --auth-code or answer the prompt.', EXIT_AUTH);
+        code = answer.trim() || undefined;
+      }
+    }
+
+    const person = await client.person();
+    const t = await client.currentTokens();
+    if (!t) throw new AuthError('not_logged_in', 'login returned no tokens');
+
+    await ensureHome(paths.dir);
+    const config: AgentConfig = {
+      version: 1,
+      server,
+      fingerprint: fingerprint ?? null,
+      username,
+      account: { id: person.id, email: person.email, display_name: person.display_name },
+    };
+    const secrets = secretsOf(paths);
+    await secrets.withLock(async () => {
+      await secrets.set(TOKENS_SECRET, tokensToJson(t));
+      await saveConfig(paths.config, config);
+    });
+    ctx.stdout.write(`Logged in to ${server} as ${person.display_name} <${person.email}>.\n`);
+    return EXIT_OK;
+  } finally {
+    client.close();
+  }
+}
+
+async function loggedIn(paths: HomePaths): Promise<{ config: AgentConfig; secrets: SecretStore; tokens: Tokens } | undefined> {
+  const config = await loadConfig(paths.config);
+  if (!config) return undefined;
+  const secrets = secretsOf(paths);
+  const tokens = tokensFromJson(await secrets.get(TOKENS_SECRET));
+  if (!tokens) return undefined;
+  return { config, secrets, tokens };
+}
+
+export async function logout(ctx: CliContext): Promise<number> {
+  const paths = homePaths(ctx.home);
+  const session = await loggedIn(paths);
+  if (!session) {
+    await secretsOf(paths).delete(TOKENS_SECRET);
+    ctx.stdout.write('Not logged in.\n');
+    return EXIT_OK;
+  }
+  ctx.server = session.config.server;
+  const client = new AxisClient({
+    server: session.config.server,
+    trust: session.config.fingerprint ? { fingerprint: session.config.fingerprint } : undefined,
+    keepAlive: false,
+    userAgent: ctx.userAgent,
+    tokens: tokenStoreFor(session.secrets),
+    timeouts: { connectMs: 5_000, responseMs: 10_000, idleMs: 10_000 },
+    retry: { limit: 0 },
+  });
+  try {
+    await client.revoke();
+  } catch (err) {
+    const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    ctx.stderr.write(`Could not revoke the session on the server (${why}); it will expire by itself. Logged out locally.\n`);
+  } finally {
+    client.close();
+    await session.secrets.delete(TOKENS_SECRET);
+  }
+  ctx.stdout.write(`Logged out of ${session.config.server}.\n`);
+  return EXIT_OK;
+}
+
+export async function whoami(ctx: CliContext, opts: { json?: boolean }): Promise<number> {
+  const paths = homePaths(ctx.home);
+  const session = await loggedIn(paths);
+  if (!session) throw new CliError(NOT_LOGGED_IN, EXIT_AUTH);
+  ctx.server = session.config.server;
+  const client = new AxisClient({
+    server: session.config.server,
+    trust: session.config.fingerprint ? { fingerprint: session.config.fingerprint } : undefined,
+    keepAlive: false,
+    userAgent: ctx.userAgent,
+    retry: CLI_RETRY,
+    tokens: tokenStoreFor(session.secrets),
+  });
+  try {
+    const person = await client.person();
+    const roots = person.roots.map((r) => ({ id: r.id, name: r.name, type: r.type }));
+    if (opts.json) {
+      const out = {
+        server: session.config.server,
+        person: { id: person.id, email: person.email, display_name: person.display_name, username: person.username },
+        roots,
+      };
+      ctx.stdout.write(`${JSON.stringify(out)}\n`);
+    } else {
+      const lines = [`Server:  ${session.config.server}`, `Account: ${person.display_name} <${person.email}> (id ${person.id})`, 'Roots:'];
+      if (roots.length === 0) lines.push('  (none)');
+      const width = Math.max(0, ...roots.map((r) => String(r.id).length));
+      for (const r of roots) lines.push(`  ${String(r.id).padStart(width)}  ${r.name} (${r.type})`);
+      ctx.stdout.write(`${lines.join('\n')}\n`);
+    }
+    return EXIT_OK;
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,963 @@
+// The typed AXIS API client (got 14). Every response is validated (schemas.ts); every failure
+// is a typed error (errors.ts). TLS is verified by default, or pinned to a fingerprint
+// (tls.ts). Idempotent requests are retried on 503 and transient network failures (retry.ts);
+// POST never is. Access tokens are refreshed once on 401, single-flight.
+import { promises as fsp, createReadStream } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { PassThrough, Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import got, { RequestError, type Got, type OptionsInit, type Response } from 'got';
+import type { z } from 'zod';
+import { AuthError, AxisApiError, AxisError, NetworkError, ProtocolError, UntrustedCertificateError, type TwoStepMode } from './errors.js';
+import { encodeMultipart } from './multipart.js';
+import { DEFAULT_RETRY_POLICY, retryDelay, type RetryPolicy } from './retry.js';
+import {
+  AccountInfoSchema,
+  ChildrenPageSchema,
+  ErrorBodySchema,
+  FileSchema,
+  FolderSchema,
+  LoginFailureSchema,
+  ModifiedSinceSchema,
+  NodeOrOkSchema,
+  OkSchema,
+  PersonSchema,
+  RevisionSchema,
+  RevisionsPageSchema,
+  RootSchema,
+  SearchSchema,
+  TokenResponseSchema,
+  TwoStepModeSchema,
+  V1AuthResponseSchema,
+  V1ErrorBodySchema,
+  VersionSchema,
+  parseBody,
+  parseJson,
+  type AccountInfo,
+  type ApiChild,
+  type ApiFile,
+  type ApiFolder,
+  type ApiRevision,
+  type ApiRoot,
+  type Page,
+  type Person,
+  type PersonRoot,
+} from './schemas.js';
+import { CertificatePinMismatch, PIN_MISMATCH_CODE, PinnedHttpsAgent, isCertificateErrorCode, normalizeFingerprint, probeCertificate } from './tls.js';
+
+/** What the client keeps of a login. */
+export interface Tokens {
+  accessToken: string;
+  /** Absent for v1 session tokens. */
+  refreshToken?: string;
+  /** When the access token expires (epoch ms), when the server said. */
+  expiresAt?: number;
+  /** oauth2: from POST /oauth2/token; v1_session: a v1 session token used as bearer token (cannot be refreshed). */
+  kind: 'oauth2' | 'v1_session';
+  scope?: string;
+}
+
+/** Where the client loads and saves its tokens (the agent persists them in a SecretStore). */
+export interface TokenStore {
+  load(): Tokens | undefined | Promise<Tokens | undefined>;
+  save(tokens: Tokens | undefined): void | Promise<void>;
+  /**
+   * Optional: runs `fn` holding a lock shared by every process using the same store. The
+   * server rotates refresh tokens and treats a rotated one presented again as theft (it ends
+   * the whole session), so two processes must not refresh with the same token: under this
+   * lock the client re-reads the store and uses tokens another process refreshed meanwhile.
+   */
+  exclusive?<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+export interface ClientTimeouts {
+  /** DNS + TCP connect + TLS handshake, each (ms). Default 15 s. */
+  connectMs?: number;
+  /** From the request sent to the response headers (ms). Default 60 s. */
+  responseMs?: number;
+  /** Longest silence on an open socket (ms). Default 60 s. */
+  idleMs?: number;
+}
+
+export interface AxisClientOptions {
+  /** Base URL of the server, e.g. https://sync.example.com (a path prefix is kept). */
+  server: string | URL;
+  /** Pin the server certificate by SHA-256 fingerprint instead of verifying it against the system CAs. */
+  trust?: { fingerprint: string };
+  tokens?: TokenStore;
+  userAgent?: string;
+  timeouts?: ClientTimeouts;
+  retry?: Partial<RetryPolicy>;
+  /** Keep connections open between requests (default true). Call close() when done. */
+  keepAlive?: boolean;
+  /** Refresh the access token this long before it expires (ms). Default 60 s. */
+  refreshSkewMs?: number;
+  /** Clock (epoch ms), for tests. */
+  now?: () => number;
+}
+
+export interface LoginResult {
+  tokens: Tokens;
+  /** Which endpoint issued them. */
+  via: 'oauth2' | 'v1';
+}
+
+/** A file or folder, as far as methods that act on either need it (API objects qualify). */
+export interface NodeRef {
+  type: 'file' | 'folder';
+  id: number;
+}
+
+export type MaybeModified<T> = { notModified: true } | { notModified: false; value: T };
+
+export interface ListOptions {
+  includeDeleted?: boolean;
+  includeLockInfo?: boolean;
+  includePermissions?: boolean;
+}
+
+export interface ChildrenOptions extends ListOptions {
+  page?: number;
+  /** 1..100, default 20 (server side). */
+  pageSize?: number;
+  sortBy?: 'name' | 'modified' | 'size';
+  sortOrder?: 'asc' | 'desc';
+}
+
+export interface MetadataOptions extends ListOptions {
+  /** The hash of the previous answer: an unchanged listing answers 304 → { notModified: true }. */
+  hash?: string;
+  includeChildren?: boolean;
+  includeAncestors?: boolean;
+}
+
+/** Content to upload: a Buffer, a file path, or a stream (a stream cannot be re-sent after a 401). */
+export type UploadSource = Buffer | Uint8Array | string | Readable;
+
+export interface UploadOptions {
+  /** Modification time to record (sent as `modified`, YYYY-MM-DDTHH:MM:SS UTC). */
+  modified?: Date;
+  /** Extension: the revision this upload replaces; a stale one is refused with 409 revision_conflict. */
+  baseRevisionId?: number;
+  /** Extension: upload a new revision of this file (POST /api/2/files/<root_id>/<file_id>/upload). */
+  fileId?: number;
+  /** Size of a stream source, when known (lets the request carry a Content-Length). */
+  size?: number;
+  contentType?: string;
+}
+
+export interface DownloadOptions {
+  /** Byte range (inclusive end), sent as a Range header. */
+  range?: { start: number; end?: number };
+  /** Download this revision instead of the current content. */
+  revisionId?: number;
+}
+
+/** A download: the body stream plus what the response headers said. */
+export class DownloadStream extends PassThrough {
+  constructor(
+    readonly statusCode: number,
+    /** Content-Length of this response, when sent. */
+    readonly contentLength: number | undefined,
+    /** Content-Range of a 206, when sent. */
+    readonly contentRange: string | undefined,
+  ) {
+    super();
+  }
+
+  /** True when the server answered a range request with just that range (206). */
+  get partial(): boolean {
+    return this.statusCode === 206;
+  }
+}
+
+interface Body {
+  open(): Readable;
+  contentType: string;
+  length?: number;
+  /** Whether open() can be called again (Buffer/path: yes; a caller's stream: no). */
+  replayable: boolean;
+}
+
+interface Req {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'HEAD';
+  /** Relative to the server URL, without a leading slash. */
+  path: string;
+  searchParams?: Record<string, string | number | boolean | undefined>;
+  form?: Record<string, string | number | boolean | undefined>;
+  body?: Body;
+  auth: boolean;
+}
+
+const DEFAULTS = { connectMs: 15_000, responseMs: 60_000, idleMs: 60_000 };
+
+/** UTC "YYYY-MM-DDTHH:MM:SS", the API's date/time format. */
+export function toApiDateTime(d: Date): string {
+  if (Number.isNaN(d.getTime())) throw new RangeError('invalid date');
+  return d.toISOString().slice(0, 19);
+}
+
+/** Parses the API's UTC date/time (no zone = UTC). */
+export function fromApiDateTime(s: string): Date {
+  return new Date(/[zZ]|[+-]\d{2}:?\d{2}$/.test(s) ? s : `${s}Z`);
+}
+
+function clean(o: Record<string, string | number | boolean | undefined> | undefined): Record<string, string> | undefined {
+  if (!o) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = String(v);
+  return out;
+}
+
+function statusCode(status: number): string {
+  switch (status) {
+    case 400:
+      return 'invalid_request';
+    case 401:
+      return 'access_denied';
+    case 403:
+      return 'forbidden';
+    case 404:
+      return 'not_found';
+    case 405:
+      return 'method_not_allowed';
+    case 409:
+      return 'conflict';
+    case 410:
+      return 'gone';
+    case 503:
+      return 'temporarily_unavailable';
+    default:
+      return status >= 500 ? 'unknown' : `http_${status}`;
+  }
+}
+
+function is2xx(status: number): boolean {
+  return status >= 200 && status < 300;
+}
+
+export class AxisClient {
+  /** Normalized server URL (no trailing slash). */
+  readonly server: URL;
+  /** The pinned fingerprint (canonical form), if any. */
+  readonly pinnedFingerprint?: string;
+
+  private readonly http: Got;
+  private readonly agents: { http: http.Agent; https: https.Agent };
+  private readonly timeouts: Required<ClientTimeouts>;
+  private readonly retryPolicy: RetryPolicy;
+  private readonly store?: TokenStore;
+  private readonly refreshSkewMs: number;
+  private readonly now: () => number;
+  private tokens: Tokens | undefined;
+  private tokensLoaded = false;
+  private refreshing: Promise<Tokens> | undefined;
+
+  constructor(opts: AxisClientOptions) {
+    const url = new URL(String(opts.server));
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError(`server URL must be https:// (got ${url.protocol})`);
+    if (url.username || url.password) throw new TypeError('server URL must not contain credentials');
+    url.search = '';
+    url.hash = '';
+    url.pathname = url.pathname.replace(/\/+$/, '');
+    this.server = url;
+    this.timeouts = { ...DEFAULTS, ...opts.timeouts };
+    this.retryPolicy = { ...DEFAULT_RETRY_POLICY, ...opts.retry };
+    this.store = opts.tokens;
+    this.refreshSkewMs = opts.refreshSkewMs ?? 60_000;
+    this.now = opts.now ?? Date.now;
+    const keepAlive = opts.keepAlive ?? true;
+    if (opts.trust) this.pinnedFingerprint = normalizeFingerprint(opts.trust.fingerprint);
+    this.agents = {
+      http: new http.Agent({ keepAlive }),
+      https: this.pinnedFingerprint
+        ? new PinnedHttpsAgent({ keepAlive, fingerprint: this.pinnedFingerprint, handshakeTimeoutMs: this.timeouts.connectMs })
+        : new https.Agent({ keepAlive }),
+    };
+    const policy = this.retryPolicy;
+    this.http = got.extend({
+      prefixUrl: `${url.origin}${url.pathname}`,
+      agent: this.agents,
+      http2: false,
+      cache: false,
+      followRedirect: false,
+      throwHttpErrors: false,
+      responseType: 'text',
+      headers: { 'user-agent': opts.userAgent ?? `axis-cloudsync-agent (node ${process.version})`, accept: 'application/json' },
+      timeout: {
+        lookup: this.timeouts.connectMs,
+        connect: this.timeouts.connectMs,
+        secureConnect: this.timeouts.connectMs,
+        response: this.timeouts.responseMs,
+        socket: this.timeouts.idleMs,
+      },
+      retry: {
+        limit: policy.limit,
+        methods: ['GET', 'HEAD', 'PUT', 'DELETE'],
+        statusCodes: [503],
+        errorCodes: ['ETIMEDOUT', 'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ENOTFOUND', 'ENETUNREACH', 'ENETDOWN', 'EHOSTUNREACH', 'EAI_AGAIN'],
+        maxRetryAfter: policy.maxRetryAfterMs,
+        calculateDelay: ({ attemptCount, error, retryAfter }) =>
+          retryDelay(
+            {
+              method: String(error.options.method),
+              statusCode: error.response?.statusCode,
+              errorCode: error.response ? undefined : error.code,
+              attempt: attemptCount,
+              retryAfterMs: retryAfter,
+            },
+            policy,
+          ),
+      },
+    });
+  }
+
+  private get hostPort(): string {
+    return this.server.host || this.server.hostname;
+  }
+
+  /** Closes kept-alive connections. The client can still be used afterwards. */
+  close(): void {
+    this.agents.http.destroy();
+    this.agents.https.destroy();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Tokens
+
+  /** The tokens in use (loaded from the store on first use). */
+  async currentTokens(): Promise<Tokens | undefined> {
+    if (!this.tokensLoaded) {
+      this.tokens = (await this.store?.load()) ?? undefined;
+      this.tokensLoaded = true;
+    }
+    return this.tokens;
+  }
+
+  /** Replaces the tokens in use (and saves them to the store). */
+  async setTokens(tokens: Tokens | undefined): Promise<void> {
+    this.tokens = tokens;
+    this.tokensLoaded = true;
+    await this.store?.save(tokens);
+  }
+
+  private tokensFrom(body: z.output<typeof TokenResponseSchema>, previous?: Tokens): Tokens {
+    return {
+      kind: 'oauth2',
+      accessToken: body.access_token,
+      refreshToken: body.refresh_token ?? previous?.refreshToken,
+      expiresAt: body.expires_in !== undefined ? this.now() + body.expires_in * 1000 : undefined,
+      scope: body.scope,
+    };
+  }
+
+  /** An access token that is not known to be expired (refreshing it first when it is about to). */
+  private async validAccessToken(): Promise<string> {
+    const t = await this.currentTokens();
+    if (!t) throw new AuthError('not_logged_in', 'Not logged in');
+    if (t.refreshToken && this.expiring(t)) {
+      return (await this.refresh()).accessToken;
+    }
+    return t.accessToken;
+  }
+
+  /** After a 401 with `used`: a newer token (refreshing if nobody has yet), or AuthError session_expired. */
+  private async recoverFrom401(used: string): Promise<string> {
+    const t = await this.currentTokens();
+    if (t && t.accessToken !== used) return t.accessToken;
+    if (!t?.refreshToken) throw new AuthError('session_expired', 'The session has expired or was revoked');
+    return (await this.refresh()).accessToken;
+  }
+
+  /**
+   * Exchanges the refresh token for new tokens (saved to the store). Concurrent callers share
+   * one request. An expired or revoked refresh token → AuthError session_expired.
+   */
+  refresh(): Promise<Tokens> {
+    if (!this.refreshing) {
+      this.refreshing = this.doRefresh().finally(() => {
+        this.refreshing = undefined;
+      });
+    }
+    return this.refreshing;
+  }
+
+  private async doRefresh(): Promise<Tokens> {
+    const mine = await this.currentTokens();
+    if (!mine) throw new AuthError('not_logged_in', 'Not logged in');
+    const run = async (): Promise<Tokens> => {
+      let t = mine;
+      if (this.store) {
+        // Another process sharing the store may have refreshed (and rotated) already.
+        const stored = await this.store.load();
+        if (stored && stored.accessToken !== mine.accessToken) {
+          if (!this.expiring(stored)) {
+            this.tokens = stored;
+            return stored;
+          }
+          t = stored;
+        }
+      }
+      if (!t.refreshToken) throw new AuthError('session_expired', 'The session has expired and cannot be refreshed');
+      const req: Req = { method: 'POST', path: 'oauth2/token', form: { grant_type: 'refresh_token', refresh_token: t.refreshToken }, auth: false };
+      const endpoint = 'POST /oauth2/token';
+      const res = await this.rawSend(req, undefined, endpoint);
+      if (is2xx(res.statusCode)) {
+        const tokens = this.tokensFrom(parseBody(TokenResponseSchema, parseJson(res.body, endpoint), endpoint), t);
+        await this.setTokens(tokens);
+        return tokens;
+      }
+      if (res.statusCode === 400 || res.statusCode === 401 || res.statusCode === 403) {
+        const err = this.apiError(endpoint, res.statusCode, res.body);
+        throw new AuthError('session_expired', 'The session has expired or was revoked', { serverMessage: err.description ?? err.code, cause: err });
+      }
+      throw this.apiError(endpoint, res.statusCode, res.body);
+    };
+    return this.store?.exclusive ? this.store.exclusive(run) : run();
+  }
+
+  /** Whether the access token is expired or about to be (unknown expiry: no). */
+  private expiring(t: Tokens): boolean {
+    return t.expiresAt !== undefined && t.expiresAt - this.refreshSkewMs <= this.now();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Transport
+
+  private async rawSend(req: Req, token: string | undefined, endpoint: string): Promise<Response<string>> {
+    const headers: Record<string, string> = {};
+    if (token) headers.authorization = `Bearer ${token}`;
+    const options: OptionsInit = { method: req.method, headers };
+    const searchParams = clean(req.searchParams);
+    if (searchParams && Object.keys(searchParams).length) options.searchParams = searchParams;
+    if (req.form) options.form = clean(req.form);
+    if (req.body) {
+      headers['content-type'] = req.body.contentType;
+      if (req.body.length !== undefined) headers['content-length'] = String(req.body.length);
+      options.body = req.body.open();
+    }
+    try {
+      return (await this.http(req.path, options)) as Response<string>;
+    } catch (err) {
+      throw await this.transportError(err, endpoint);
+    }
+  }
+
+  /** Sends a request, with the bearer token when `auth`, refreshing once on 401. */
+  private async send(req: Req): Promise<Response<string>> {
+    const endpoint = `${req.method} /${req.path}`;
+    if (!req.auth) return this.rawSend(req, undefined, endpoint);
+    const token = await this.validAccessToken();
+    const res = await this.rawSend(req, token, endpoint);
+    if (res.statusCode !== 401) return res;
+    const fresh = await this.recoverFrom401(token);
+    if (req.body && !req.body.replayable) throw this.apiError(endpoint, res.statusCode, res.body);
+    const again = await this.rawSend(req, fresh, endpoint);
+    if (again.statusCode === 401) {
+      throw new AuthError('session_expired', 'The server refused the session', { cause: this.apiError(endpoint, again.statusCode, again.body) });
+    }
+    return again;
+  }
+
+  private async json<T extends z.ZodType>(req: Req, schema: T): Promise<z.output<T>> {
+    const endpoint = `${req.method} /${req.path}`;
+    const res = await this.send(req);
+    if (!is2xx(res.statusCode)) throw this.apiError(endpoint, res.statusCode, res.body);
+    return parseBody(schema, parseJson(res.body, endpoint), endpoint);
+  }
+
+  /** For answers documented as "HTTP 200" only: checks the status (and that any body is JSON). */
+  private async ok(req: Req): Promise<void> {
+    const endpoint = `${req.method} /${req.path}`;
+    const res = await this.send(req);
+    if (!is2xx(res.statusCode)) throw this.apiError(endpoint, res.statusCode, res.body);
+    if (res.body.trim()) parseBody(OkSchema, parseJson(res.body, endpoint), endpoint);
+  }
+
+  private async maybeModified<T extends z.ZodType>(req: Req, schema: T): Promise<MaybeModified<z.output<T>>> {
+    const endpoint = `${req.method} /${req.path}`;
+    const res = await this.send(req);
+    if (res.statusCode === 304) return { notModified: true };
+    if (!is2xx(res.statusCode)) throw this.apiError(endpoint, res.statusCode, res.body);
+    return { notModified: false, value: parseBody(schema, parseJson(res.body, endpoint), endpoint) };
+  }
+
+  /** An HTTP error answer as AxisApiError (documented body, v1 body, or none). */
+  private apiError(endpoint: string, status: number, text: string): AxisApiError {
+    let body: unknown = text;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      body = text;
+    }
+    const documented = ErrorBodySchema.safeParse(body);
+    if (documented.success) {
+      return new AxisApiError({ status, code: documented.data.error, description: documented.data.error_description, body, endpoint });
+    }
+    const v1 = V1ErrorBodySchema.safeParse(body);
+    return new AxisApiError({ status, code: statusCode(status), description: v1.success ? v1.data.message : undefined, body, endpoint });
+  }
+
+  /** A failure without an HTTP answer, as a typed error. */
+  private async transportError(err: unknown, endpoint: string): Promise<Error> {
+    if (err instanceof AxisError) return err;
+    if (err instanceof RequestError) {
+      const code = err.code;
+      if (code === PIN_MISMATCH_CODE && err.cause instanceof CertificatePinMismatch) {
+        return new UntrustedCertificateError({
+          fingerprint: err.cause.actual,
+          expectedFingerprint: err.cause.expected,
+          reason: 'fingerprint_mismatch',
+          host: this.hostPort,
+          cause: err,
+        });
+      }
+      if (isCertificateErrorCode(code)) {
+        // Read the certificate on a separate connection that sends nothing, to show its fingerprint.
+        try {
+          const port = Number(this.server.port) || 443;
+          const host = this.server.hostname.replace(/^\[|\]$/g, '');
+          const info = await probeCertificate(host, port, this.timeouts.connectMs);
+          return new UntrustedCertificateError({ fingerprint: info.fingerprint, reason: code, host: this.hostPort, cause: err });
+        } catch (probeErr) {
+          return new NetworkError(`The certificate of ${this.hostPort} is not trusted (${code}), and it could not be read: ${(probeErr as Error).message}`, {
+            code,
+            endpoint,
+            cause: err,
+          });
+        }
+      }
+      return new NetworkError(`Cannot reach ${this.server.origin}: ${err.message}`, { code, endpoint, cause: err });
+    }
+    return err instanceof Error ? err : new Error(String(err));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Authentication
+
+  /** GET /api/2/version (no authentication). Also a cheap way to check TLS trust before logging in. */
+  async version(): Promise<string> {
+    return (await this.json({ method: 'GET', path: 'api/2/version', auth: false }, VersionSchema)).version;
+  }
+
+  /**
+   * Logs in with username and password (and the two-step code, when the account has one):
+   * POST /oauth2/token (grant_type=password); if the server has no such endpoint (404), the v1
+   * POST /1/auth/ and its session token. The tokens are saved to the store.
+   * Throws AuthError: two_step_required (with twoStepMode; a code may have been sent),
+   * invalid_auth_code, invalid_credentials, missing_credentials.
+   */
+  async loginPassword(username: string, password: string, authCode?: string): Promise<LoginResult> {
+    const endpoint = 'POST /oauth2/token';
+    const form = { grant_type: 'password', username, password, auth_code: authCode || undefined };
+    const res = await this.rawSend({ method: 'POST', path: 'oauth2/token', form, auth: false }, undefined, endpoint);
+    if (res.statusCode === 404) return this.loginV1(username, password, authCode);
+    if (is2xx(res.statusCode)) {
+      const tokens = this.tokensFrom(parseBody(TokenResponseSchema, parseJson(res.body, endpoint), endpoint));
+      await this.setTokens(tokens);
+      return { tokens, via: 'oauth2' };
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(res.body);
+    } catch {
+      body = undefined;
+    }
+    const f = LoginFailureSchema.safeParse(body);
+    const failure = f.success ? f.data : {};
+    const authErr = loginFailure(failure.error_description ?? failure.message, failure.two_step_mode, failure.error, !!authCode);
+    if (authErr) throw authErr;
+    if (res.statusCode === 401) throw new AuthError('invalid_credentials', 'Invalid username or password');
+    throw this.apiError(endpoint, res.statusCode, res.body);
+  }
+
+  private async loginV1(username: string, password: string, authCode?: string): Promise<LoginResult> {
+    const endpoint = 'POST /1/auth/';
+    const res = await this.rawSend({ method: 'POST', path: '1/auth/', form: { username, password, auth_code: authCode || undefined }, auth: false }, undefined, endpoint);
+    if (res.statusCode === 404) throw this.apiError(endpoint, res.statusCode, res.body);
+    let body: unknown;
+    try {
+      body = JSON.parse(res.body);
+    } catch (err) {
+      if (!is2xx(res.statusCode)) throw this.apiError(endpoint, res.statusCode, res.body);
+      throw new ProtocolError(endpoint, 'body is not JSON', { cause: err });
+    }
+    const parsed = V1AuthResponseSchema.safeParse(body);
+    if (!parsed.success) {
+      if (!is2xx(res.statusCode)) throw this.apiError(endpoint, res.statusCode, res.body);
+      return parseBody(V1AuthResponseSchema, body, endpoint) as never;
+    }
+    const v = parsed.data;
+    if (v.success) {
+      const tokens: Tokens = { kind: 'v1_session', accessToken: v.session_token };
+      await this.setTokens(tokens);
+      return { tokens, via: 'v1' };
+    }
+    const authErr = loginFailure(v.message, v.two_step_mode, undefined, !!authCode);
+    if (authErr) throw authErr;
+    throw new AuthError('invalid_credentials', v.message, { serverMessage: v.message });
+  }
+
+  /**
+   * Revokes the refresh token on the server (POST /oauth2/revoke, RFC 7009) and forgets the
+   * tokens locally — also when the server cannot be reached (the error is then rethrown).
+   * Returns false when there was nothing to revoke or the server has no revocation endpoint.
+   */
+  async revoke(): Promise<boolean> {
+    const t = await this.currentTokens();
+    if (!t) return false;
+    try {
+      if (t.kind !== 'oauth2') return false;
+      const token = t.refreshToken ?? t.accessToken;
+      const hint = t.refreshToken ? 'refresh_token' : 'access_token';
+      const endpoint = 'POST /oauth2/revoke';
+      const res = await this.rawSend({ method: 'POST', path: 'oauth2/revoke', form: { token, token_type_hint: hint }, auth: false }, undefined, endpoint);
+      if (is2xx(res.statusCode)) return true;
+      if (res.statusCode === 404) return false;
+      throw this.apiError(endpoint, res.statusCode, res.body);
+    } finally {
+      await this.setTokens(undefined);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Account
+
+  /** GET /api/2/person: the logged-in account and the roots it is subscribed to. */
+  async person(): Promise<Person> {
+    return this.json({ method: 'GET', path: 'api/2/person', auth: true }, PersonSchema);
+  }
+
+  /** The account's roots (sync folder, Team Shares, backups). */
+  async roots(): Promise<PersonRoot[]> {
+    return (await this.person()).roots;
+  }
+
+  /** v1 GET /1/account/info/. */
+  async accountInfo(): Promise<AccountInfo> {
+    return this.json({ method: 'GET', path: '1/account/info/', auth: true }, AccountInfoSchema);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // File system
+
+  private containerPath(rootId: number, folderId?: number | null): string {
+    return folderId === undefined || folderId === null ? `api/2/files/${rootId}` : `api/2/files/${rootId}/folder/${folderId}`;
+  }
+
+  private nodePath(rootId: number, node: NodeRef): string {
+    return node.type === 'file' ? `api/2/files/${rootId}/${node.id}` : `api/2/files/${rootId}/folder/${node.id}`;
+  }
+
+  private metadataParams(o: MetadataOptions): Record<string, string | undefined> {
+    const b = (v: boolean | undefined) => (v === undefined ? undefined : String(v));
+    return {
+      hash: o.hash,
+      include_children: b(o.includeChildren),
+      include_ancestors: b(o.includeAncestors),
+      include_deleted: b(o.includeDeleted),
+      include_lock_info: b(o.includeLockInfo),
+      include_permissions: b(o.includePermissions),
+    };
+  }
+
+  /** GET /api/2/files/<root_id>; with `hash` of the last answer, an unchanged root → { notModified: true }. */
+  async root(rootId: number, opts: MetadataOptions = {}): Promise<MaybeModified<ApiRoot>> {
+    const { include_ancestors: _ignored, ...searchParams } = this.metadataParams(opts);
+    return this.maybeModified({ method: 'GET', path: `api/2/files/${rootId}`, searchParams, auth: true }, RootSchema);
+  }
+
+  /** GET /api/2/files/<root_id>/folder/<folder_id>; `hash` → 304 as for root(). */
+  async folder(rootId: number, folderId: number, opts: MetadataOptions = {}): Promise<MaybeModified<ApiFolder>> {
+    return this.maybeModified({ method: 'GET', path: `api/2/files/${rootId}/folder/${folderId}`, searchParams: this.metadataParams(opts), auth: true }, FolderSchema);
+  }
+
+  /** One page of a root's (folderId null/omitted) or folder's children. */
+  async children(rootId: number, folderId?: number | null, opts: ChildrenOptions = {}): Promise<Page<ApiChild>> {
+    const b = (v: boolean | undefined) => (v === undefined ? undefined : String(v));
+    return this.json(
+      {
+        method: 'GET',
+        path: `${this.containerPath(rootId, folderId)}/children`,
+        searchParams: {
+          page: opts.page,
+          page_size: opts.pageSize,
+          sort_by: opts.sortBy,
+          sort_order: opts.sortOrder,
+          include_deleted: b(opts.includeDeleted),
+          include_lock_info: b(opts.includeLockInfo),
+          include_permissions: b(opts.includePermissions),
+        },
+        auth: true,
+      },
+      ChildrenPageSchema,
+    );
+  }
+
+  /**
+   * All children, page after page (page_size 100 unless given). Pages are separate requests:
+   * a folder that changes meanwhile can show an item twice or miss one.
+   */
+  async *allChildren(rootId: number, folderId?: number | null, opts: Omit<ChildrenOptions, 'page'> = {}): AsyncGenerator<ApiChild, void, undefined> {
+    for (let page = 1; ; page++) {
+      const p = await this.children(rootId, folderId, { pageSize: 100, ...opts, page });
+      yield* p.results;
+      if (p.results.length === 0 || page >= p.max_page) return;
+    }
+  }
+
+  /** GET /api/2/files/<root_id>/<file_id>. */
+  async file(rootId: number, fileId: number, opts: { includeAncestors?: boolean; includePermissions?: boolean } = {}): Promise<ApiFile> {
+    return this.json(
+      {
+        method: 'GET',
+        path: `api/2/files/${rootId}/${fileId}`,
+        searchParams: {
+          include_ancestors: opts.includeAncestors === undefined ? undefined : String(opts.includeAncestors),
+          include_permissions: opts.includePermissions === undefined ? undefined : String(opts.includePermissions),
+        },
+        auth: true,
+      },
+      FileSchema,
+    );
+  }
+
+  /** POST …/create_folder in the root (parentId null/omitted) or in a folder. */
+  async createFolder(rootId: number, parentId: number | null | undefined, name: string): Promise<ApiFolder> {
+    return this.json({ method: 'POST', path: `${this.containerPath(rootId, parentId)}/create_folder`, form: { name }, auth: true }, FolderSchema);
+  }
+
+  /**
+   * Uploads a file into the root (folderId null) or a folder, or — with opts.fileId — a new
+   * revision of that file (extension; with opts.baseRevisionId a stale base → 409
+   * revision_conflict, AxisApiError.currentRevisionId says the current one). Never retried
+   * automatically. Returns the file's metadata.
+   */
+  async upload(rootId: number, folderId: number | null | undefined, name: string, source: UploadSource, opts: UploadOptions = {}): Promise<ApiFile> {
+    const path = opts.fileId !== undefined ? `api/2/files/${rootId}/${opts.fileId}/upload` : `${this.containerPath(rootId, folderId)}/upload`;
+    if (opts.fileId !== undefined && opts.baseRevisionId === undefined) throw new TypeError('a revision upload (fileId) needs baseRevisionId');
+    // Fields before the file part: the server checks them before it stores a byte.
+    const fields: Array<[string, string]> = [];
+    if (opts.fileId === undefined) fields.push(['name', name]);
+    if (opts.baseRevisionId !== undefined) fields.push(['base_revision_id', String(opts.baseRevisionId)]);
+    if (opts.modified) fields.push(['modified', toApiDateTime(opts.modified)]);
+    let open: () => Readable;
+    let size: number | undefined;
+    let replayable = true;
+    if (typeof source === 'string') {
+      const st = await fsp.stat(source);
+      if (!st.isFile()) throw new TypeError(`${source} is not a file`);
+      size = st.size;
+      open = () => createReadStream(source);
+    } else if (source instanceof Uint8Array) {
+      const buf = Buffer.isBuffer(source) ? source : Buffer.from(source.buffer, source.byteOffset, source.byteLength);
+      size = buf.length;
+      open = () => Readable.from([buf]);
+    } else {
+      size = opts.size;
+      replayable = false;
+      let used = false;
+      open = () => {
+        if (used) throw new Error('an upload stream can be sent only once');
+        used = true;
+        return source;
+      };
+    }
+    const mp = encodeMultipart(fields, { field: 'file', filename: name, contentType: opts.contentType, open, size });
+    return this.json({ method: 'POST', path, body: { open: mp.open, contentType: mp.contentType, length: mp.length, replayable }, auth: true }, FileSchema);
+  }
+
+  /**
+   * Downloads a file (or one of its revisions). Resolves once the server answered 200/206 with
+   * the body stream; errors before that are typed errors (503 and network failures before the
+   * answer are retried). Errors in the middle of the body are emitted on the stream as NetworkError.
+   */
+  async download(rootId: number, fileId: number, opts: DownloadOptions = {}): Promise<DownloadStream> {
+    const path =
+      opts.revisionId !== undefined ? `api/2/files/${rootId}/${fileId}/revisions/${opts.revisionId}/download` : `api/2/files/${rootId}/${fileId}/download`;
+    const headers: Record<string, string> = {};
+    if (opts.range) {
+      const { start, end } = opts.range;
+      if (!Number.isSafeInteger(start) || start < 0 || (end !== undefined && (!Number.isSafeInteger(end) || end < start))) throw new RangeError('invalid byte range');
+      headers.range = `bytes=${start}-${end ?? ''}`;
+    }
+    return this.openStream(path, headers);
+  }
+
+  private async openStream(path: string, extraHeaders: Record<string, string>): Promise<DownloadStream> {
+    const endpoint = `GET /${path}`;
+    let attempt = 0;
+    let refreshed = false;
+    for (;;) {
+      const token = await this.validAccessToken();
+      const stream = this.http.stream(path, {
+        method: 'GET',
+        headers: { ...extraHeaders, authorization: `Bearer ${token}`, accept: '*/*' },
+        retry: { limit: 0 },
+        throwHttpErrors: false,
+      });
+      let response: { statusCode: number; headers: http.IncomingHttpHeaders };
+      try {
+        response = await new Promise((resolve, reject) => {
+          stream.once('response', resolve);
+          stream.once('error', reject);
+        });
+      } catch (err) {
+        stream.destroy();
+        const mapped = await this.transportError(err, endpoint);
+        attempt++;
+        const delay = mapped instanceof NetworkError ? retryDelay({ method: 'GET', errorCode: mapped.code, attempt }, this.retryPolicy) : 0;
+        if (delay > 0) {
+          await sleep(delay);
+          continue;
+        }
+        throw mapped;
+      }
+      const status = response.statusCode;
+      if (status === 200 || status === 206) {
+        const len = response.headers['content-length'];
+        const out = new DownloadStream(status, len !== undefined && /^\d+$/.test(len) ? Number(len) : undefined, response.headers['content-range']);
+        stream.on('error', (err) => {
+          out.destroy(new NetworkError(`Download from ${this.server.origin} failed: ${err.message}`, { code: (err as RequestError).code, endpoint, cause: err }));
+        });
+        out.on('close', () => {
+          if (!stream.destroyed) stream.destroy();
+        });
+        stream.pipe(out);
+        return out;
+      }
+      const text = await readAll(stream, 64 * 1024).catch(() => '');
+      if (status === 401 && !refreshed) {
+        refreshed = true;
+        await this.recoverFrom401(token);
+        continue;
+      }
+      if (status === 401) throw new AuthError('session_expired', 'The server refused the session', { cause: this.apiError(endpoint, status, text) });
+      if (status === 503) {
+        attempt++;
+        const ra = response.headers['retry-after'];
+        const retryAfterMs = ra && /^\d+$/.test(ra) ? Number(ra) * 1000 : undefined;
+        const delay = retryDelay({ method: 'GET', statusCode: status, attempt, retryAfterMs }, this.retryPolicy);
+        if (delay > 0) {
+          await sleep(delay);
+          continue;
+        }
+      }
+      throw this.apiError(endpoint, status, text);
+    }
+  }
+
+  /**
+   * Renames a file or folder. For a file, `baseRevisionId` (extension) makes the server refuse
+   * with 409 revision_conflict when the file changed meanwhile. Returns the node when the
+   * server sends it back (the reference server answers {"status":"ok"}).
+   */
+  async rename(rootId: number, node: NodeRef, name: string, opts: { baseRevisionId?: number } = {}): Promise<ApiChild | undefined> {
+    const form = { name, base_revision_id: this.fileBase(node, opts.baseRevisionId) };
+    return this.nodeOrOk({ method: 'POST', path: `${this.nodePath(rootId, node)}/rename`, form, auth: true });
+  }
+
+  /** Moves a file or folder into a folder (toFolderId null/omitted: the root); `baseRevisionId` as for rename(). */
+  async move(rootId: number, node: NodeRef, toFolderId: number | null | undefined, opts: { baseRevisionId?: number } = {}): Promise<ApiChild | undefined> {
+    const form = { to_folder_id: toFolderId === null || toFolderId === undefined ? undefined : toFolderId, base_revision_id: this.fileBase(node, opts.baseRevisionId) };
+    return this.nodeOrOk({ method: 'POST', path: `${this.nodePath(rootId, node)}/move`, form, auth: true });
+  }
+
+  /** Deletes a file or folder; `baseRevisionId` as for rename(). */
+  async delete(rootId: number, node: NodeRef, opts: { baseRevisionId?: number } = {}): Promise<void> {
+    await this.ok({ method: 'POST', path: `${this.nodePath(rootId, node)}/delete`, form: { base_revision_id: this.fileBase(node, opts.baseRevisionId) }, auth: true });
+  }
+
+  private fileBase(node: NodeRef, base: number | undefined): number | undefined {
+    if (base !== undefined && node.type !== 'file') throw new TypeError('baseRevisionId applies to files only');
+    return base;
+  }
+
+  private async nodeOrOk(req: Req): Promise<ApiChild | undefined> {
+    const r = await this.json(req, NodeOrOkSchema);
+    return 'type' in r && (r.type === 'file' || r.type === 'folder') ? (r as ApiChild) : undefined;
+  }
+
+  /** One page of a file's revisions. */
+  async revisions(rootId: number, fileId: number, opts: { page?: number; pageSize?: number; includeRelated?: boolean } = {}): Promise<Page<ApiRevision>> {
+    return this.json(
+      {
+        method: 'GET',
+        path: `api/2/files/${rootId}/${fileId}/revisions`,
+        searchParams: { page: opts.page, page_size: opts.pageSize, include_related: opts.includeRelated === undefined ? undefined : String(opts.includeRelated) },
+        auth: true,
+      },
+      RevisionsPageSchema,
+    );
+  }
+
+  /** GET …/revisions/<revision_id>. */
+  async revision(rootId: number, fileId: number, revisionId: number): Promise<ApiRevision> {
+    return this.json({ method: 'GET', path: `api/2/files/${rootId}/${fileId}/revisions/${revisionId}`, auth: true }, RevisionSchema);
+  }
+
+  /** GET …/modified_since: what changed in the root since `since` (second precision, UTC). */
+  async modifiedSince(rootId: number, since: Date, opts: { includeDeleted?: boolean } = {}): Promise<ApiChild[]> {
+    const r = await this.json(
+      {
+        method: 'GET',
+        path: `api/2/files/${rootId}/modified_since`,
+        searchParams: { since: toApiDateTime(since), include_deleted: opts.includeDeleted === undefined ? undefined : String(opts.includeDeleted) },
+        auth: true,
+      },
+      ModifiedSinceSchema,
+    );
+    return r.results;
+  }
+
+  /** GET …/search?q=. */
+  async search(rootId: number, q: string): Promise<ApiChild[]> {
+    return (await this.json({ method: 'GET', path: `api/2/files/${rootId}/search`, searchParams: { q }, auth: true }, SearchSchema)).results;
+  }
+
+  /** Locks the root (node null/omitted), a folder or a file, for `durationMinutes` when given. */
+  async lock(rootId: number, node?: NodeRef | null, opts: { durationMinutes?: number } = {}): Promise<void> {
+    const base = node ? this.nodePath(rootId, node) : `api/2/files/${rootId}`;
+    await this.ok({ method: 'POST', path: `${base}/lock`, form: { duration: opts.durationMinutes }, auth: true });
+  }
+
+  /** Unlocks the root (node null/omitted), a folder or a file. */
+  async unlock(rootId: number, node?: NodeRef | null): Promise<void> {
+    const base = node ? this.nodePath(rootId, node) : `api/2/files/${rootId}`;
+    await this.ok({ method: 'POST', path: `${base}/unlock`, auth: true });
+  }
+}
+
+/**
+ * The AuthError a refused login means, from the server's message (documented texts), its
+ * two_step_mode and OAuth2 error code; undefined when it is none of them.
+ */
+export function loginFailure(message: string | undefined, twoStepMode: string | undefined, error: string | undefined, codeWasSent: boolean): AuthError | undefined {
+  const msg = message ?? '';
+  const mode: TwoStepMode | undefined = TwoStepModeSchema.safeParse(twoStepMode).data;
+  if (mode) {
+    const invalid = /invalid authentication code/i.test(msg) || (codeWasSent && !/missing auth_code/i.test(msg));
+    return invalid
+      ? new AuthError('invalid_auth_code', 'Invalid authentication code', { twoStepMode: mode, serverMessage: message })
+      : new AuthError('two_step_required', `Two-step authentication code required (${mode})`, { twoStepMode: mode, serverMessage: message });
+  }
+  if (/invalid username or password/i.test(msg) || error === 'invalid_grant') {
+    return new AuthError('invalid_credentials', 'Invalid username or password', { serverMessage: message });
+  }
+  if (/must provide a username and password/i.test(msg)) {
+    return new AuthError('missing_credentials', 'You must provide a username and password', { serverMessage: message });
+  }
+  return undefined;
+}
+
+async function readAll(stream: Readable, max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of stream) {
+    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+    if (n < max) chunks.push(b.subarray(0, max - n));
+    n += b.length;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,52 @@
+// What the engine needs of the AXIS API (the typed client in src/api satisfies it). Kept as an
+// interface so the engine depends on behaviour, not on the transport.
+import type { Readable } from 'node:stream';
+
+export interface RemoteNodeObject {
+  type: 'file' | 'folder';
+  id: number;
+  name: string;
+  is_deleted: boolean;
+  revision_id?: number | null;
+  size?: number;
+  sha256?: string | null;
+  modified?: string | null;
+}
+
+export interface ChangeObject extends RemoteNodeObject {
+  parent_id: number | null;
+  seq: number;
+}
+
+export interface ChangesPage {
+  cursor: number;
+  has_more: boolean;
+  results: ChangeObject[];
+}
+
+export interface NodeRef {
+  type: 'file' | 'folder';
+  id: number;
+}
+
+export interface RemoteApi {
+  changes(rootId: number, opts: { cursor: number; limit?: number; timeout?: number; signal?: AbortSignal }): Promise<ChangesPage>;
+  upload(
+    rootId: number,
+    folderId: number | null,
+    name: string,
+    source: string,
+    opts: { modified?: Date; baseRevisionId?: number; fileId?: number },
+  ): Promise<{ id: number; revision_id: number; sha256?: string | undefined; size: number }>;
+  download(rootId: number, fileId: number, opts: { revisionId?: number }): Promise<Readable>;
+  createFolder(rootId: number, parentId: number | null, name: string): Promise<{ id: number }>;
+  rename(rootId: number, node: NodeRef, name: string, opts?: { baseRevisionId?: number }): Promise<unknown>;
+  move(rootId: number, node: NodeRef, toFolderId: number | null, opts?: { baseRevisionId?: number }): Promise<unknown>;
+  delete(rootId: number, node: NodeRef, opts?: { baseRevisionId?: number }): Promise<void>;
+}
+
+/** The API error code of an error from the client (AxisApiError.code), if any. */
+export function apiErrorCode(err: unknown): string | undefined {
+  const e = err as { code?: unknown; status?: unknown } | null;
+  return e && typeof e.code === 'string' && typeof e.status === 'number' ? e.code : undefined;
+}

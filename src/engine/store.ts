@@ -1,0 +1,498 @@
+// The agent's state store: one SQLite database (better-sqlite3, WAL) per agent home holding,
+// per root, the remote tree (what the server last said, keyed by remote id), the local tree
+// (what the disk last said), the synced tree (the merge base), collisions, warnings, the
+// per-path backoff list and an activity log. Schema changes are numbered migrations; a
+// database from a newer agent is refused with a clear message.
+import Database from 'better-sqlite3';
+import type { CollisionOp, SyncedChange } from '../core/operations.js';
+import { joinPath, validateServerName } from '../core/paths.js';
+import type { EntryKind, LocalEntry, RemoteEntry, SyncedEntry } from '../core/tree.js';
+
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE roots (
+    id INTEGER PRIMARY KEY,              -- the server's root id
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,                  -- sync | share | backup
+    local_path TEXT NOT NULL,
+    cursor INTEGER NOT NULL DEFAULT 0,   -- change feed cursor
+    paused INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE TABLE remote_nodes (
+    root_id INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    parent_id INTEGER,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    revision_id INTEGER,
+    size INTEGER NOT NULL DEFAULT 0,
+    sha256 TEXT,
+    modified TEXT,
+    PRIMARY KEY (root_id, id)
+  );
+  CREATE TABLE local_nodes (
+    root_id INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    file_id TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime INTEGER NOT NULL,
+    sha256 TEXT,
+    PRIMARY KEY (root_id, path)
+  );
+  CREATE TABLE synced_nodes (
+    root_id INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    remote_id INTEGER NOT NULL,
+    revision_id INTEGER,
+    sha256 TEXT,
+    local_file_id TEXT,
+    size INTEGER NOT NULL,
+    mtime INTEGER,
+    PRIMARY KEY (root_id, path)
+  );
+  CREATE TABLE collisions (
+    id INTEGER PRIMARY KEY,
+    root_id INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    local_kind TEXT NOT NULL,
+    local_size INTEGER NOT NULL,
+    local_sha256 TEXT,
+    local_mtime INTEGER NOT NULL,
+    local_file_id TEXT NOT NULL,
+    remote_id INTEGER NOT NULL,
+    remote_kind TEXT NOT NULL,
+    remote_revision_id INTEGER,
+    remote_size INTEGER NOT NULL,
+    remote_sha256 TEXT,
+    created TEXT NOT NULL,
+    resolved TEXT,                       -- NULL while open; mine | server | both | gone
+    resolved_at TEXT
+  );
+  CREATE INDEX collisions_open ON collisions(root_id, path) WHERE resolved IS NULL;
+  CREATE TABLE warnings (
+    root_id INTEGER NOT NULL,
+    side TEXT NOT NULL,
+    path TEXT NOT NULL,
+    code TEXT NOT NULL,
+    message TEXT NOT NULL,
+    PRIMARY KEY (root_id, side, path)
+  );
+  CREATE TABLE backoff (
+    root_id INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_try INTEGER NOT NULL,           -- ms since epoch
+    last_error TEXT NOT NULL,
+    PRIMARY KEY (root_id, path)
+  );
+  CREATE TABLE activity (
+    id INTEGER PRIMARY KEY,
+    time TEXT NOT NULL,
+    root_id INTEGER,
+    action TEXT NOT NULL,
+    path TEXT,
+    detail TEXT
+  );
+  `,
+];
+
+export interface RootRecord {
+  id: number;
+  name: string;
+  type: string;
+  localPath: string;
+  cursor: number;
+  paused: boolean;
+}
+
+export interface RemoteChange {
+  id: number;
+  parentId: number | null;
+  name: string;
+  kind: EntryKind;
+  isDeleted: boolean;
+  revisionId: number | null;
+  size: number;
+  sha256: string | null;
+  modified: string | null;
+}
+
+export interface RemoteTreeResult {
+  tree: Map<string, RemoteEntry>;
+  /** Remote nodes that cannot be placed (invalid names, orphans): never touched locally. */
+  rejected: { id: number; name: string; reason: string }[];
+}
+
+export interface CollisionRecord {
+  id: number;
+  rootId: number;
+  path: string;
+  reason: string;
+  local: { kind: EntryKind; size: number; sha256: string | null; mtime: number; fileId: string };
+  remote: { id: number; kind: EntryKind; revisionId: number | null; size: number; sha256: string | null };
+  created: string;
+  resolved: string | null;
+}
+
+interface CollisionRow {
+  id: number;
+  root_id: number;
+  path: string;
+  reason: string;
+  local_kind: EntryKind;
+  local_size: number;
+  local_sha256: string | null;
+  local_mtime: number;
+  local_file_id: string;
+  remote_id: number;
+  remote_kind: EntryKind;
+  remote_revision_id: number | null;
+  remote_size: number;
+  remote_sha256: string | null;
+  created: string;
+  resolved: string | null;
+}
+
+const toCollision = (r: CollisionRow): CollisionRecord => ({
+  id: r.id,
+  rootId: r.root_id,
+  path: r.path,
+  reason: r.reason,
+  local: { kind: r.local_kind, size: r.local_size, sha256: r.local_sha256, mtime: r.local_mtime, fileId: r.local_file_id },
+  remote: { id: r.remote_id, kind: r.remote_kind, revisionId: r.remote_revision_id, size: r.remote_size, sha256: r.remote_sha256 },
+  created: r.created,
+  resolved: r.resolved,
+});
+
+export class StateStore {
+  readonly db: Database.Database;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    if (current > MIGRATIONS.length) {
+      this.db.close();
+      throw new Error(`the state database ${file} was written by a newer agent (schema ${current}; this agent knows ${MIGRATIONS.length}). Upgrade the agent or use another --home.`);
+    }
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  // ----- roots -----
+
+  upsertRoot(r: { id: number; name: string; type: string; localPath: string }): void {
+    this.db
+      .prepare(`INSERT INTO roots (id, name, type, local_path) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name, type = excluded.type, local_path = excluded.local_path`)
+      .run(r.id, r.name, r.type, r.localPath);
+  }
+
+  roots(): RootRecord[] {
+    return (this.db.prepare(`SELECT * FROM roots ORDER BY id`).all() as { id: number; name: string; type: string; local_path: string; cursor: number; paused: number }[]).map((r) => ({
+      id: r.id,
+      name: r.name,
+      type: r.type,
+      localPath: r.local_path,
+      cursor: r.cursor,
+      paused: !!r.paused,
+    }));
+  }
+
+  root(id: number): RootRecord | undefined {
+    return this.roots().find((r) => r.id === id);
+  }
+
+  setPaused(rootId: number | null, paused: boolean): void {
+    if (rootId === null) this.db.prepare(`UPDATE roots SET paused = ?`).run(paused ? 1 : 0);
+    else this.db.prepare(`UPDATE roots SET paused = ? WHERE id = ?`).run(paused ? 1 : 0, rootId);
+  }
+
+  // ----- remote tree -----
+
+  /** Applies a page of the change feed and moves the cursor, in one transaction. */
+  applyRemoteChanges(rootId: number, changes: readonly RemoteChange[], cursor: number): void {
+    const upsert = this.db.prepare(
+      `INSERT INTO remote_nodes (root_id, id, parent_id, name, kind, revision_id, size, sha256, modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(root_id, id) DO UPDATE SET parent_id = excluded.parent_id, name = excluded.name, kind = excluded.kind,
+         revision_id = excluded.revision_id, size = excluded.size, sha256 = excluded.sha256, modified = excluded.modified`,
+    );
+    const del = this.db.prepare(`DELETE FROM remote_nodes WHERE root_id = ? AND id = ?`);
+    this.db.transaction(() => {
+      for (const c of changes) {
+        if (c.isDeleted) del.run(rootId, c.id);
+        else upsert.run(rootId, c.id, c.parentId, c.name, c.kind, c.revisionId, c.size, c.sha256, c.modified);
+      }
+      this.db.prepare(`UPDATE roots SET cursor = ? WHERE id = ?`).run(cursor, rootId);
+    })();
+  }
+
+  /** Forgets the remote tree (the feed restarts from 0). */
+  resetRemote(rootId: number): void {
+    this.db.transaction(() => {
+      this.db.prepare(`DELETE FROM remote_nodes WHERE root_id = ?`).run(rootId);
+      this.db.prepare(`UPDATE roots SET cursor = 0 WHERE id = ?`).run(rootId);
+    })();
+  }
+
+  /**
+   * The remote tree keyed by path, built from names and parent links only (the server's own
+   * `path` strings are never trusted): a node whose name is not a valid single path segment,
+   * or whose parent is unknown or a file, is rejected with everything below it.
+   */
+  remoteTree(rootId: number): RemoteTreeResult {
+    const rows = this.db.prepare(`SELECT * FROM remote_nodes WHERE root_id = ?`).all(rootId) as {
+      id: number;
+      parent_id: number | null;
+      name: string;
+      kind: EntryKind;
+      revision_id: number | null;
+      size: number;
+      sha256: string | null;
+      modified: string | null;
+    }[];
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const pathOf = new Map<number, string | null>();
+    const rejected: RemoteTreeResult['rejected'] = [];
+    const resolve = (id: number, depth: number): string | null => {
+      if (pathOf.has(id)) return pathOf.get(id)!;
+      const r = byId.get(id)!;
+      let result: string | null = null;
+      const v = validateServerName(r.name);
+      if (!v.ok) rejected.push({ id, name: r.name, reason: v.reason });
+      else if (depth > 256) rejected.push({ id, name: r.name, reason: 'folder chain too deep or cyclic' });
+      else if (r.parent_id === null) result = r.name.normalize('NFC');
+      else {
+        const parent = byId.get(r.parent_id);
+        if (!parent || parent.kind !== 'folder') rejected.push({ id, name: r.name, reason: 'parent folder unknown' });
+        else {
+          const pp = resolve(parent.id, depth + 1);
+          if (pp !== null) result = joinPath(pp, r.name.normalize('NFC'));
+        }
+      }
+      pathOf.set(id, result);
+      return result;
+    };
+    const tree = new Map<string, RemoteEntry>();
+    for (const r of rows) {
+      const p = resolve(r.id, 0);
+      if (p === null) continue;
+      if (tree.has(p)) {
+        rejected.push({ id: r.id, name: r.name, reason: `another node already has the path ${p}` });
+        continue;
+      }
+      tree.set(p, { path: p, kind: r.kind, id: r.id, revisionId: r.revision_id, size: r.size, sha256: r.sha256, modified: r.modified });
+    }
+    // Children of a rejected duplicate would dangle: drop entries whose parent is not a folder in the tree.
+    for (const [p, e] of [...tree].sort((a, b) => a[0].length - b[0].length)) {
+      const slash = p.lastIndexOf('/');
+      if (slash > 0 && tree.get(p.slice(0, slash))?.kind !== 'folder') {
+        tree.delete(p);
+        rejected.push({ id: e.id, name: p, reason: 'parent folder not synced' });
+      }
+    }
+    return { tree, rejected };
+  }
+
+  // ----- local tree -----
+
+  replaceLocalTree(rootId: number, entries: readonly LocalEntry[]): void {
+    const ins = this.db.prepare(`INSERT INTO local_nodes (root_id, path, kind, file_id, size, mtime, sha256) VALUES (?, ?, ?, ?, ?, ?, ?)`);
+    this.db.transaction(() => {
+      this.db.prepare(`DELETE FROM local_nodes WHERE root_id = ?`).run(rootId);
+      for (const e of entries) ins.run(rootId, e.path, e.kind, e.fileId, e.size, e.mtime, e.sha256);
+    })();
+  }
+
+  localTree(rootId: number): Map<string, LocalEntry> {
+    const rows = this.db.prepare(`SELECT * FROM local_nodes WHERE root_id = ?`).all(rootId) as {
+      path: string;
+      kind: EntryKind;
+      file_id: string;
+      size: number;
+      mtime: number;
+      sha256: string | null;
+    }[];
+    return new Map(rows.map((r) => [r.path, { path: r.path, kind: r.kind, fileId: r.file_id, size: r.size, mtime: r.mtime, sha256: r.sha256 }]));
+  }
+
+  // ----- synced tree -----
+
+  syncedTree(rootId: number): Map<string, SyncedEntry> {
+    const rows = this.db.prepare(`SELECT * FROM synced_nodes WHERE root_id = ?`).all(rootId) as {
+      path: string;
+      kind: EntryKind;
+      remote_id: number;
+      revision_id: number | null;
+      sha256: string | null;
+      local_file_id: string | null;
+      size: number;
+      mtime: number | null;
+    }[];
+    return new Map(
+      rows.map((r) => [
+        r.path,
+        { path: r.path, kind: r.kind, remoteId: r.remote_id, revisionId: r.revision_id, sha256: r.sha256, localFileId: r.local_file_id, size: r.size, mtime: r.mtime },
+      ]),
+    );
+  }
+
+  /** Applies what one finished operation changed in the merge base (one transaction). */
+  applySyncedChange(rootId: number, change: SyncedChange, extra?: () => void): void {
+    const moveSubtree = (from: string, to: string) => {
+      // Descendants first (their paths start with `from/`), then the node itself.
+      this.db
+        .prepare(`UPDATE synced_nodes SET path = ? || substr(path, ?) WHERE root_id = ? AND substr(path, 1, ?) = ?`)
+        .run(to, from.length + 1, rootId, from.length + 1, `${from}/`);
+      this.db.prepare(`UPDATE synced_nodes SET path = ? WHERE root_id = ? AND path = ?`).run(to, rootId, from);
+    };
+    this.db.transaction(() => {
+      switch (change.kind) {
+        case 'none':
+          break;
+        case 'remove':
+          this.db.prepare(`DELETE FROM synced_nodes WHERE root_id = ? AND path = ?`).run(rootId, change.path);
+          break;
+        case 'move':
+          moveSubtree(change.from, change.to);
+          break;
+        case 'put': {
+          const e = change.entry;
+          if (change.replaces !== null) {
+            const old = this.db.prepare(`SELECT kind FROM synced_nodes WHERE root_id = ? AND path = ?`).get(rootId, change.replaces) as { kind: EntryKind } | undefined;
+            if (old && old.kind === 'folder' && change.replaces !== e.path) moveSubtree(change.replaces, e.path);
+            else this.db.prepare(`DELETE FROM synced_nodes WHERE root_id = ? AND path = ?`).run(rootId, change.replaces);
+          }
+          this.db
+            .prepare(
+              `INSERT INTO synced_nodes (root_id, path, kind, remote_id, revision_id, sha256, local_file_id, size, mtime) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(root_id, path) DO UPDATE SET kind = excluded.kind, remote_id = excluded.remote_id, revision_id = excluded.revision_id,
+                 sha256 = excluded.sha256, local_file_id = excluded.local_file_id, size = excluded.size, mtime = excluded.mtime`,
+            )
+            .run(rootId, e.path, e.kind, e.remoteId, e.revisionId, e.sha256, e.localFileId, e.size, e.mtime);
+          break;
+        }
+      }
+      extra?.();
+    })();
+  }
+
+  // ----- collisions -----
+
+  /** Records a collision once (the same open collision at a path is updated, not duplicated). */
+  recordCollision(rootId: number, op: CollisionOp, now: Date): number {
+    const open = this.db.prepare(`SELECT id FROM collisions WHERE root_id = ? AND path = ? AND resolved IS NULL`).get(rootId, op.localPath) as { id: number } | undefined;
+    const values = [
+      op.reason,
+      op.local.kind,
+      op.local.size,
+      op.local.sha256,
+      op.local.mtime,
+      op.expectLocal.fileId,
+      op.remote.id,
+      op.remote.kind,
+      op.remote.revisionId,
+      op.remote.size,
+      op.remote.sha256,
+    ];
+    if (open) {
+      this.db
+        .prepare(
+          `UPDATE collisions SET reason = ?, local_kind = ?, local_size = ?, local_sha256 = ?, local_mtime = ?, local_file_id = ?, remote_id = ?, remote_kind = ?,
+             remote_revision_id = ?, remote_size = ?, remote_sha256 = ? WHERE id = ?`,
+        )
+        .run(...values, open.id);
+      return open.id;
+    }
+    const info = this.db
+      .prepare(
+        `INSERT INTO collisions (reason, local_kind, local_size, local_sha256, local_mtime, local_file_id, remote_id, remote_kind, remote_revision_id, remote_size, remote_sha256, root_id, path, created)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(...values, rootId, op.localPath, now.toISOString());
+    this.activity(rootId, 'collision', op.localPath, op.reason);
+    return Number(info.lastInsertRowid);
+  }
+
+  collisions(opts: { open?: boolean } = {}): CollisionRecord[] {
+    const rows = this.db.prepare(`SELECT * FROM collisions ${opts.open === false ? '' : 'WHERE resolved IS NULL'} ORDER BY id`).all() as CollisionRow[];
+    return rows.map(toCollision);
+  }
+
+  collision(id: number): CollisionRecord | undefined {
+    const r = this.db.prepare(`SELECT * FROM collisions WHERE id = ?`).get(id) as CollisionRow | undefined;
+    return r && toCollision(r);
+  }
+
+  markCollision(id: number, resolution: 'mine' | 'server' | 'both' | 'gone', now: Date): void {
+    this.db.prepare(`UPDATE collisions SET resolved = ?, resolved_at = ? WHERE id = ?`).run(resolution, now.toISOString(), id);
+  }
+
+  /** Collisions whose path no longer collides are closed as "gone". */
+  closeStaleCollisions(rootId: number, stillColliding: ReadonlySet<string>, now: Date): void {
+    for (const c of this.collisions()) if (c.rootId === rootId && !stillColliding.has(c.path)) this.markCollision(c.id, 'gone', now);
+  }
+
+  // ----- warnings, backoff, activity -----
+
+  setWarnings(rootId: number, warnings: readonly { side: string; path: string; code: string; message: string }[]): void {
+    const ins = this.db.prepare(`INSERT OR REPLACE INTO warnings (root_id, side, path, code, message) VALUES (?, ?, ?, ?, ?)`);
+    this.db.transaction(() => {
+      this.db.prepare(`DELETE FROM warnings WHERE root_id = ?`).run(rootId);
+      for (const w of warnings) ins.run(rootId, w.side, w.path, w.code, w.message);
+    })();
+  }
+
+  warnings(rootId?: number): { rootId: number; side: string; path: string; code: string; message: string }[] {
+    const rows = (rootId === undefined
+      ? this.db.prepare(`SELECT * FROM warnings ORDER BY root_id, path`).all()
+      : this.db.prepare(`SELECT * FROM warnings WHERE root_id = ? ORDER BY path`).all(rootId)) as { root_id: number; side: string; path: string; code: string; message: string }[];
+    return rows.map((r) => ({ rootId: r.root_id, side: r.side, path: r.path, code: r.code, message: r.message }));
+  }
+
+  backoffUntil(rootId: number, path: string): { nextTry: number; attempts: number; lastError: string } | undefined {
+    const r = this.db.prepare(`SELECT * FROM backoff WHERE root_id = ? AND path = ?`).get(rootId, path) as { next_try: number; attempts: number; last_error: string } | undefined;
+    return r && { nextTry: r.next_try, attempts: r.attempts, lastError: r.last_error };
+  }
+
+  recordFailure(rootId: number, path: string, error: string, now: number): number {
+    const prev = this.backoffUntil(rootId, path);
+    const attempts = (prev?.attempts ?? 0) + 1;
+    // 1 s, 2 s, 4 s … capped at 10 minutes, with jitter.
+    const delay = Math.min(600_000, 1000 * 2 ** (attempts - 1)) * (0.5 + Math.random() / 2);
+    this.db.prepare(`INSERT OR REPLACE INTO backoff (root_id, path, attempts, next_try, last_error) VALUES (?, ?, ?, ?, ?)`).run(rootId, path, attempts, Math.round(now + delay), error);
+    return attempts;
+  }
+
+  clearFailure(rootId: number, path: string): void {
+    this.db.prepare(`DELETE FROM backoff WHERE root_id = ? AND path = ?`).run(rootId, path);
+  }
+
+  backoffs(rootId: number): Map<string, { nextTry: number; attempts: number; lastError: string }> {
+    const rows = this.db.prepare(`SELECT * FROM backoff WHERE root_id = ?`).all(rootId) as { path: string; next_try: number; attempts: number; last_error: string }[];
+    return new Map(rows.map((r) => [r.path, { nextTry: r.next_try, attempts: r.attempts, lastError: r.last_error }]));
+  }
+
+  activity(rootId: number | null, action: string, path: string | null, detail?: string): void {
+    this.db.prepare(`INSERT INTO activity (time, root_id, action, path, detail) VALUES (?, ?, ?, ?, ?)`).run(new Date().toISOString(), rootId, action, path, detail ?? null);
+    // Keep the log bounded.
+    this.db.prepare(`DELETE FROM activity WHERE id <= (SELECT MAX(id) FROM activity) - 5000`).run();
+  }
+
+  recentActivity(limit = 50): { time: string; rootId: number | null; action: string; path: string | null; detail: string | null }[] {
+    const rows = this.db.prepare(`SELECT * FROM activity ORDER BY id DESC LIMIT ?`).all(limit) as { time: string; root_id: number | null; action: string; path: string | null; detail: string | null }[];
+    return rows.map((r) => ({ time: r.time, rootId: r.root_id, action: r.action, path: r.path, detail: r.detail }));
+  }
+}

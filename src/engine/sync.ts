@@ -1,0 +1,517 @@
+// RootSync: keeps one server root and one local folder in two-way sync.
+//
+// One cycle: pull the change feed to its end (remote tree), scan the folder (local tree, no
+// re-hash of unchanged files), plan (pure, src/core/planner.ts), carry out the operations with
+// bounded concurrency — each re-checks its preconditions against the disk just before acting —
+// and commit each finished operation's synced-tree change in one SQLite transaction. Cycles
+// repeat until nothing is left to do; then the engine sleeps until the watcher (chokidar), the
+// change-feed long poll or the periodic rescan wakes it.
+import { watch, type FSWatcher } from 'chokidar';
+import { EventEmitter } from 'node:events';
+import { promises as fsp, type Stats } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { syncedChange, type CollisionOp, type Operation, type OpOutcome } from '../core/operations.js';
+import { baseName, ignoreReason, joinPath, parentPath, uniqueCollisionCopyName, type Platform } from '../core/paths.js';
+import type { LocalEntry, RemoteEntry, Trees } from '../core/tree.js';
+import { planRoot, type PlanPolicy } from './plan.js';
+import { ConfinementError, fileId, resolveInside, scanTree, TEMP_PREFIX, writeFileAtomic } from './localfs.js';
+import { apiErrorCode, type RemoteApi } from './remote.js';
+import type { RootRecord, StateStore } from './store.js';
+
+export interface RootSyncOptions {
+  store: StateStore;
+  api: RemoteApi;
+  root: RootRecord;
+  machineName: string;
+  platform?: Platform;
+  caseInsensitive?: boolean;
+  /** Current policy (read before every plan, so changes apply live). */
+  policy: () => Omit<PlanPolicy, 'platform' | 'caseInsensitive'>;
+  log: Logger;
+  concurrency?: number;
+  clock?: () => Date;
+  /** Long-poll timeout of the change feed in seconds (0: poll every `pollMs`). */
+  longPollSeconds?: number;
+  pollMs?: number;
+  /** Full rescan period (a safety net beside the watcher). */
+  rescanMs?: number;
+  /** Debounce of watcher events. */
+  debounceMs?: number;
+}
+
+export interface TransferInfo {
+  rootId: number;
+  path: string;
+  direction: 'up' | 'down';
+  size: number;
+  started: string;
+}
+
+export interface RootStatus {
+  rootId: number;
+  state: 'starting' | 'syncing' | 'idle' | 'paused' | 'offline' | 'error' | 'stopped';
+  queued: number;
+  lastError: string | null;
+  lastSync: string | null;
+}
+
+const PASSIVE = new Set(['warning']);
+
+/** Errors that mean "the world moved on": re-plan, no backoff. */
+const STALE_CODES = new Set(['revision_conflict', 'name_conflict', 'not_found', 'resource_locked']);
+
+class Skip extends Error {}
+
+export class RootSync extends EventEmitter {
+  private readonly o: Required<Pick<RootSyncOptions, 'concurrency' | 'longPollSeconds' | 'pollMs' | 'rescanMs' | 'debounceMs'>> & RootSyncOptions;
+  private rootDir = '';
+  private watcher: FSWatcher | undefined;
+  private stopped = false;
+  private wakeUp: (() => void) | undefined;
+  private dirty = true;
+  private debounce: NodeJS.Timeout | undefined;
+  private rescanTimer: NodeJS.Timeout | undefined;
+  private pollAbort = new AbortController();
+  private loopDone: Promise<void> = Promise.resolve();
+  private pollDone: Promise<void> = Promise.resolve();
+  private idleWaiters: (() => void)[] = [];
+  readonly transfers = new Map<string, TransferInfo>();
+  status: RootStatus;
+
+  constructor(opts: RootSyncOptions) {
+    super();
+    this.o = { concurrency: 4, longPollSeconds: 25, pollMs: 5000, rescanMs: 10 * 60_000, debounceMs: 40, ...opts };
+    this.status = { rootId: opts.root.id, state: 'starting', queued: 0, lastError: null, lastSync: null };
+  }
+
+  private get rootId(): number {
+    return this.o.root.id;
+  }
+
+  private get platform(): Platform {
+    return this.o.platform ?? (process.platform === 'win32' ? 'win32' : process.platform === 'darwin' ? 'darwin' : 'linux');
+  }
+
+  private get caseInsensitive(): boolean {
+    return this.o.caseInsensitive ?? this.platform !== 'linux';
+  }
+
+  private now(): Date {
+    return (this.o.clock ?? (() => new Date()))();
+  }
+
+  async start(): Promise<void> {
+    await fsp.mkdir(this.o.root.localPath, { recursive: true });
+    this.rootDir = await fsp.realpath(this.o.root.localPath);
+    await this.cleanTempFiles();
+    this.watcher = watch(this.rootDir, {
+      ignoreInitial: true,
+      followSymlinks: false,
+      ignored: (p: string) => path.basename(p).startsWith(TEMP_PREFIX),
+    });
+    this.watcher.on('all', () => this.poke());
+    this.watcher.on('error', (err) => this.o.log.warn({ err, root: this.rootId }, 'file watcher error; relying on periodic rescans'));
+    this.rescanTimer = setInterval(() => this.poke(), this.o.rescanMs);
+    this.rescanTimer.unref();
+    this.loopDone = this.loop();
+    this.pollDone = this.pollLoop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.pollAbort.abort();
+    clearInterval(this.rescanTimer);
+    clearTimeout(this.debounce);
+    this.wakeUp?.();
+    await this.watcher?.close();
+    await Promise.allSettled([this.loopDone, this.pollDone]);
+    this.status.state = 'stopped';
+    for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** Wakes the sync loop (debounced). */
+  poke(): void {
+    this.dirty = true;
+    clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => this.wakeUp?.(), this.o.debounceMs);
+  }
+
+  /** Resolves once the engine has nothing left to do (used by tests and `sync --once`). */
+  whenIdle(): Promise<void> {
+    if (this.status.state === 'idle' && !this.dirty) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      if (this.o.store.root(this.rootId)?.paused) {
+        this.status.state = 'paused';
+        await this.sleepUntilWoken(60_000);
+        continue;
+      }
+      if (!this.dirty) {
+        this.status.state = 'idle';
+        for (const w of this.idleWaiters.splice(0)) w();
+        await this.sleepUntilWoken(this.o.rescanMs);
+        continue;
+      }
+      this.dirty = false;
+      this.status.state = 'syncing';
+      try {
+        const worked = await this.cycle();
+        failures = 0;
+        if (worked > 0) this.dirty = true;
+        this.status.lastSync = this.now().toISOString();
+        this.status.lastError = null;
+      } catch (err) {
+        failures++;
+        const msg = (err as Error).message;
+        this.status.lastError = msg;
+        this.status.state = apiErrorCode(err) === undefined && /ECONN|ETIMEDOUT|ENOTFOUND|socket|network/i.test(msg) ? 'offline' : 'error';
+        this.o.log.warn({ err, root: this.rootId }, 'sync cycle failed; retrying');
+        this.dirty = true;
+        await this.sleepUntilWoken(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)));
+      }
+    }
+  }
+
+  private sleepUntilWoken(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wakeUp = done;
+    }).then(() => {
+      this.wakeUp = undefined;
+    });
+  }
+
+  /** Long-polls the change feed only to learn that something changed; the cycle reads it. */
+  private async pollLoop(): Promise<void> {
+    while (!this.stopped) {
+      const cursor = this.o.store.root(this.rootId)?.cursor ?? 0;
+      try {
+        const page = await this.o.api.changes(this.rootId, { cursor, limit: 1, timeout: this.o.longPollSeconds, signal: this.pollAbort.signal });
+        if (this.stopped) return;
+        if (page.results.length > 0) {
+          this.poke();
+          // Let the cycle consume the change before polling again from the new cursor.
+          await this.whenIdle();
+        } else if (this.o.longPollSeconds === 0) await delay(this.o.pollMs);
+      } catch (err) {
+        if (this.stopped) return;
+        this.o.log.debug({ err }, 'change feed poll failed');
+        await delay(this.o.pollMs);
+      }
+    }
+  }
+
+  /** One plan-and-execute round; returns how many operations were attempted. */
+  async cycle(): Promise<number> {
+    await this.pullRemote();
+    await this.scanLocal();
+    const trees: Trees = {
+      remote: this.o.store.remoteTree(this.rootId).tree,
+      local: this.o.store.localTree(this.rootId),
+      synced: this.o.store.syncedTree(this.rootId),
+    };
+    const policy: PlanPolicy = { ...this.o.policy(), platform: this.platform, caseInsensitive: this.caseInsensitive };
+    const ops = planRoot(trees, policy);
+    const warnings = ops.filter((o) => o.type === 'warning');
+    const rejected = this.o.store.remoteTree(this.rootId).rejected;
+    this.o.store.setWarnings(this.rootId, [
+      ...warnings.map((w) => ({ side: w.side, path: w.path, code: w.code, message: w.message })),
+      ...rejected.map((r) => ({ side: 'remote', path: r.name, code: 'invalidRemotePath', message: r.reason })),
+      ...[...this.o.store.backoffs(this.rootId)].map(([p, b]) => ({ side: 'local', path: p, code: 'retrying', message: `${b.lastError} (attempt ${b.attempts})` })),
+    ]);
+    const colliding = new Set<string>();
+    const now = this.now();
+    const backoffs = this.o.store.backoffs(this.rootId);
+    const todo: Operation[] = [];
+    for (const op of ops) {
+      if (PASSIVE.has(op.type)) continue;
+      if (op.type === 'collision' && op.mode === 'manual') {
+        colliding.add(op.localPath);
+        this.o.store.recordCollision(this.rootId, op, now);
+        continue;
+      }
+      const b = backoffs.get(opPath(op));
+      if (b && b.nextTry > now.getTime()) continue;
+      todo.push(op);
+    }
+    this.o.store.closeStaleCollisions(this.rootId, colliding, now);
+    this.status.queued = todo.length;
+    if (todo.length === 0) return 0;
+    let next = 0;
+    const worker = async () => {
+      while (next < todo.length && !this.stopped) {
+        const op = todo[next++]!;
+        await this.runOne(op, trees);
+        this.status.queued = Math.max(0, this.status.queued - 1);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.o.concurrency, todo.length) }, worker));
+    return todo.length;
+  }
+
+  private async runOne(op: Operation, trees: Trees): Promise<void> {
+    const p = opPath(op);
+    try {
+      const outcome = await this.execute(op, trees);
+      let change = syncedChange(op, outcome);
+      if (op.type === 'upload' && change.kind === 'put' && outcome.sha256 && outcome.sha256 !== op.expectLocal.sha256) {
+        // The file changed while it was sent: the base is what the server got.
+        change = { ...change, entry: { ...change.entry, sha256: outcome.sha256, size: outcome.uploadedSize ?? change.entry.size } };
+      }
+      this.o.store.applySyncedChange(this.rootId, change, () => this.o.store.clearFailure(this.rootId, p));
+      this.o.store.activity(this.rootId, op.type, p);
+      this.emit('operation', op);
+    } catch (err) {
+      if (err instanceof Skip) {
+        this.o.log.debug({ op: op.type, path: p, why: err.message }, 'operation skipped; re-planning');
+        return;
+      }
+      const code = apiErrorCode(err);
+      if (code && STALE_CODES.has(code)) {
+        this.o.log.debug({ op: op.type, path: p, code }, 'server state moved on; re-planning');
+        return;
+      }
+      const msg = err instanceof ConfinementError ? err.message : `${(err as Error).message}`;
+      const attempts = this.o.store.recordFailure(this.rootId, p, msg, Date.now());
+      this.o.log.warn({ op: op.type, path: p, attempts, err: msg }, 'operation failed; will retry later');
+    }
+  }
+
+  // ----- observers -----
+
+  private async pullRemote(): Promise<void> {
+    for (let i = 0; i < 10_000 && !this.stopped; i++) {
+      const cursor = this.o.store.root(this.rootId)?.cursor ?? 0;
+      const page = await this.o.api.changes(this.rootId, { cursor, limit: 1000, timeout: 0 });
+      this.o.store.applyRemoteChanges(
+        this.rootId,
+        page.results.map((c) => ({
+          id: c.id,
+          parentId: c.parent_id,
+          name: c.name,
+          kind: c.type,
+          isDeleted: c.is_deleted,
+          revisionId: c.type === 'file' ? (c.revision_id ?? null) : null,
+          size: c.type === 'file' ? (c.size ?? 0) : 0,
+          sha256: c.type === 'file' ? (c.sha256 ?? null) : null,
+          modified: c.modified ?? null,
+        })),
+        page.cursor,
+      );
+      if (!page.has_more) return;
+    }
+  }
+
+  private async scanLocal(): Promise<void> {
+    const previous = this.o.store.localTree(this.rootId);
+    const excluded = this.o.policy().excludedExtensions ?? [];
+    const { entries, problems } = await scanTree(this.rootDir, {
+      // Junk and our temp files are never synced; policy exclusions reach the planner, which
+      // explains them as warnings.
+      ignore: (name) => {
+        const r = ignoreReason(name, excluded);
+        return r !== null && r.kind !== 'excluded';
+      },
+      previous: (rel) => {
+        const e = previous.get(rel);
+        return e && { size: e.size, mtimeMs: e.mtime, inode: e.fileId, sha256: e.sha256 ?? undefined };
+      },
+    });
+    for (const pr of problems) this.o.log.debug({ root: this.rootId, ...pr }, 'scan problem');
+    this.o.store.replaceLocalTree(
+      this.rootId,
+      entries.map((e) => ({ path: e.path, kind: e.kind, fileId: e.inode, size: e.size, mtime: e.mtimeMs, sha256: e.kind === 'file' ? (e.sha256 ?? null) : null })),
+    );
+  }
+
+  private async cleanTempFiles(): Promise<void> {
+    // Temp files of downloads interrupted by a crash: never visible as synced content.
+    const walk = async (dir: string): Promise<void> => {
+      for (const d of await fsp.readdir(dir, { withFileTypes: true }).catch(() => [])) {
+        const abs = path.join(dir, d.name);
+        if (d.name.startsWith(TEMP_PREFIX)) await fsp.rm(abs, { force: true, recursive: true });
+        else if (d.isDirectory()) await walk(abs);
+      }
+    };
+    await walk(this.rootDir);
+  }
+
+  // ----- the executor -----
+
+  private async lstatLocal(rel: string): Promise<{ abs: string; st: Stats | undefined }> {
+    const abs = await resolveInside(this.rootDir, rel);
+    try {
+      return { abs, st: await fsp.lstat(abs) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { abs, st: undefined };
+      throw err;
+    }
+  }
+
+  /** The local entry must still be what the scan saw (same file id, size and mtime). */
+  private async expectUnchanged(rel: string, expect: { fileId: string } | null, scanned: LocalEntry | undefined): Promise<string> {
+    const { abs, st } = await this.lstatLocal(rel);
+    if (expect === null) {
+      if (st) throw new Skip(`${rel} appeared locally`);
+      return abs;
+    }
+    if (!st) throw new Skip(`${rel} is gone locally`);
+    if (fileId(st) !== expect.fileId) throw new Skip(`${rel} is another file now`);
+    if (scanned && st.isFile() && (st.size !== scanned.size || Math.trunc(st.mtimeMs) !== scanned.mtime)) throw new Skip(`${rel} changed since the scan`);
+    return abs;
+  }
+
+  private async execute(op: Operation, trees: Trees): Promise<OpOutcome & { uploadedSize?: number }> {
+    const api = this.o.api;
+    const rootId = this.rootId;
+    switch (op.type) {
+      case 'upload': {
+        const abs = await this.expectUnchanged(op.localPath, op.expectLocal, trees.local.get(op.localPath));
+        const key = `up:${op.localPath}`;
+        this.transfers.set(key, { rootId, path: op.localPath, direction: 'up', size: op.expectLocal.size, started: this.now().toISOString() });
+        try {
+          const file = await api.upload(rootId, op.remoteParentId, op.name, abs, {
+            modified: new Date(op.expectLocal.mtime),
+            ...(op.remoteId !== null ? { fileId: op.remoteId, baseRevisionId: op.baseRevisionId ?? undefined } : {}),
+          });
+          return { remoteId: file.id, revisionId: file.revision_id, sha256: file.sha256 ?? undefined, uploadedSize: file.size };
+        } finally {
+          this.transfers.delete(key);
+        }
+      }
+      case 'download': {
+        const scanned = trees.local.get(op.localPath);
+        await this.expectUnchanged(op.localPath, op.expectLocal, scanned);
+        const key = `down:${op.localPath}`;
+        this.transfers.set(key, { rootId, path: op.localPath, direction: 'down', size: op.size, started: this.now().toISOString() });
+        try {
+          const body = await api.download(rootId, op.remoteId, { revisionId: op.revisionId });
+          const remote = trees.remote.get(op.remotePath);
+          const mtimeMs = remote?.modified ? Date.parse(`${remote.modified}Z`) : undefined;
+          const res = await writeFileAtomic(this.rootDir, op.localPath, body, {
+            expectedSha256: op.sha256 ?? undefined,
+            mtimeMs: Number.isFinite(mtimeMs) ? mtimeMs : undefined,
+            beforeRename: async () => {
+              await this.expectUnchanged(op.localPath, op.expectLocal, scanned);
+            },
+          });
+          return { localFileId: fileId(res.stat), mtime: Math.trunc(res.stat.mtimeMs), sha256: res.sha256 };
+        } finally {
+          this.transfers.delete(key);
+        }
+      }
+      case 'createLocalFolder': {
+        const { abs, st } = await this.lstatLocal(op.localPath);
+        if (st) throw new Skip(`${op.localPath} exists`);
+        await fsp.mkdir(abs);
+        return { localFileId: fileId(await fsp.lstat(abs)) };
+      }
+      case 'createRemoteFolder': {
+        await this.expectUnchanged(op.localPath, op.expectLocal, undefined);
+        const f = await api.createFolder(rootId, op.remoteParentId, op.name);
+        return { remoteId: f.id };
+      }
+      case 'deleteLocal': {
+        const abs = await this.expectUnchanged(op.localPath, op.expectLocal, trees.local.get(op.localPath));
+        if (op.kind === 'file') await fsp.unlink(abs);
+        else {
+          // Only junk may remain inside (the planner checked the tree; re-check the disk).
+          for (const name of await fsp.readdir(abs)) {
+            const r = ignoreReason(name);
+            if (!r || r.kind === 'excluded') throw new Skip(`${op.localPath} is not empty`);
+            await fsp.rm(path.join(abs, name), { force: true, recursive: true });
+          }
+          await fsp.rmdir(abs);
+        }
+        return {};
+      }
+      case 'deleteRemote':
+        await api.delete(rootId, { type: op.kind, id: op.remoteId }, op.kind === 'file' && op.baseRevisionId !== null ? { baseRevisionId: op.baseRevisionId } : {});
+        return {};
+      case 'moveLocal': {
+        const from = await this.expectUnchanged(op.from, op.expectLocal, undefined);
+        const { abs: to, st } = await this.lstatLocal(op.to);
+        if (st && !op.caseOnly) throw new Skip(`${op.to} exists`);
+        const parent = parentPath(op.to);
+        if (parent) {
+          const pp = await this.lstatLocal(parent);
+          if (!pp.st?.isDirectory()) throw new Skip(`folder ${parent} is missing`);
+        }
+        if (op.caseOnly) {
+          const tmp = path.join(path.dirname(from), `${TEMP_PREFIX}case-${process.pid}`);
+          await fsp.rename(from, tmp);
+          await fsp.rename(tmp, to);
+        } else await fsp.rename(from, to);
+        return {};
+      }
+      case 'moveRemote': {
+        const node = { type: op.kind, id: op.remoteId } as const;
+        if (parentPath(op.from) !== parentPath(op.to) || op.parking) await api.move(rootId, node, op.toParentId);
+        if (baseName(op.from) !== op.name) await api.rename(rootId, node, op.name);
+        return {};
+      }
+      case 'collision':
+        return this.keepBoth(op, trees);
+      case 'updateSynced':
+        return {};
+      case 'warning':
+        return {};
+    }
+  }
+
+  /** keepBoth: the local version moves aside to a collision copy; the next rounds sync both. */
+  private async keepBoth(op: CollisionOp, trees: Trees): Promise<OpOutcome> {
+    const abs = await this.expectUnchanged(op.localPath, op.expectLocal, trees.local.get(op.localPath));
+    const folder = parentPath(op.localPath);
+    const name = uniqueCollisionCopyName(
+      baseName(op.localPath),
+      this.now(),
+      this.o.machineName,
+      (c) => {
+        const p = joinPath(folder, c);
+        return trees.local.has(p) || trees.remote.has(p);
+      },
+      { isFolder: op.local.kind === 'folder', platform: this.platform, utcOffsetMinutes: -this.now().getTimezoneOffset() },
+    );
+    const copy = joinPath(folder, name);
+    const { abs: target, st } = await this.lstatLocal(copy);
+    if (st) throw new Skip(`${copy} exists`);
+    await fsp.rename(abs, target);
+    this.o.store.activity(this.rootId, 'collision-copy', op.localPath, copy);
+    return { copyPath: copy };
+  }
+
+  /** Remote entry of a path (for callers that resolve collisions). */
+  remoteEntry(p: string): RemoteEntry | undefined {
+    return this.o.store.remoteTree(this.rootId).tree.get(p);
+  }
+}
+
+function opPath(op: Operation): string {
+  switch (op.type) {
+    case 'moveLocal':
+    case 'moveRemote':
+      return op.from;
+    case 'warning':
+      return op.path;
+    case 'deleteRemote':
+      return op.remotePath;
+    case 'updateSynced':
+      return op.localPath ?? op.remotePath ?? op.path ?? '';
+    default:
+      return op.localPath;
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
