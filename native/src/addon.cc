@@ -182,7 +182,9 @@ class Job : public Napi::ObjectWrap<Job> {
 
     if (kind_ == Kind::kDelta && job_ == nullptr) {
       rs_result r = LoadSignature();
-      if (r != RS_DONE) return fail(r, "invalid signature: " + log.text());
+      if (r != RS_DONE) {
+        return fail(r, "invalid signature: " + (log.text().empty() ? std::string(rs_strerror(r)) : log.text()));
+      }
     }
     if (kind_ == Kind::kPatch && !basis_->Open()) return fail(RS_IO_ERROR, basis_->error());
     if (out_.size() != kOutCap) out_.resize(kOutCap);
@@ -199,6 +201,7 @@ class Job : public Napi::ObjectWrap<Job> {
       const size_t beforeOut = b.avail_out;
       copyError_.clear();
       rs_result r = rs_job_iter(job_, &b);
+      totalIn_ += (inLen_ - inPos_) - b.avail_in;
       inPos_ = inLen_ - b.avail_in;
       if (r == RS_DONE) {
         done_ = true;
@@ -221,6 +224,7 @@ class Job : public Napi::ObjectWrap<Job> {
       }
     }
     outcome->produced = out_.size() - b.avail_out;
+    totalOut_ += outcome->produced;
     outcome->done = done_;
     stats_ = *rs_job_statistics(job_);
     return true;
@@ -369,8 +373,10 @@ class Job : public Napi::ObjectWrap<Job> {
     o.Set("sigBlocks", Napi::Number::New(env, static_cast<double>(stats_.sig_blocks)));
     o.Set("falseMatches", Napi::Number::New(env, stats_.false_matches));
     o.Set("blockLen", Napi::Number::New(env, static_cast<double>(stats_.block_len)));
-    o.Set("inBytes", Napi::Number::New(env, static_cast<double>(stats_.in_bytes)));
-    o.Set("outBytes", Napi::Number::New(env, static_cast<double>(stats_.out_bytes)));
+    // rs_job_iter() does not maintain in_bytes/out_bytes (only librsync's FILE helpers
+    // do): count what went through this job ourselves.
+    o.Set("inBytes", Napi::Number::New(env, static_cast<double>(totalIn_)));
+    o.Set("outBytes", Napi::Number::New(env, static_cast<double>(totalOut_)));
     return o;
   }
 
@@ -397,6 +403,8 @@ class Job : public Napi::ObjectWrap<Job> {
   std::string copyError_;
   std::vector<char> out_;
   rs_stats_t stats_ = {};
+  uint64_t totalIn_ = 0;
+  uint64_t totalOut_ = 0;
 
   bool busy_ = false;
   bool done_ = false;
@@ -453,7 +461,10 @@ Napi::Value Job::Feed(const Napi::CallbackInfo& info) {
   bool eof = info.Length() > 1 && info[1].ToBoolean().Value();
   if (done_) {
     if (hasInput) {
-      throw MakeError(env, "RS_CORRUPT", "input after the end of the " + std::string(KindName()) + " stream",
+      throw MakeError(env, "RS_CORRUPT",
+                      std::string("librsync ") + KindName() + " failed (RS_CORRUPT): " +
+                          std::to_string(info[0].As<Napi::Buffer<char>>().Length()) +
+                          " bytes of input after the end of the delta",
                       RS_CORRUPT);
     }
     Napi::Object result = Napi::Object::New(env);

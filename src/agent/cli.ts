@@ -3,6 +3,8 @@
 //   axis-agent [--home DIR] login  [--server URL] [--username U] [--password P] [--auth-code C] [--trust-fingerprint HEX]
 //   axis-agent [--home DIR] logout
 //   axis-agent [--home DIR] whoami [--json]
+//   axis-agent [--home DIR] run [--sync-dir DIR] | status [--json] | collisions [--json]
+//   axis-agent [--home DIR] resolve ID --keep mine|server|both | pause | resume
 //
 // Exit codes: 0 ok, 1 error, 2 authentication needed (not logged in, session expired, login
 // refused), 130 interrupted. Results go to stdout, errors to stderr.
@@ -12,6 +14,7 @@ import { login, logout, whoami, type CliContext } from './account.js';
 import { HOME_ENV, resolveHome } from './home.js';
 import { describeError, EXIT_OK } from './output.js';
 import { createPrompter } from './prompt.js';
+import { registerSyncCommands } from './sync-cli.js';
 
 export interface CliIo {
   stdin: NodeJS.ReadableStream;
@@ -84,6 +87,10 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       exitCode = await whoami(contextOf(cmd), opts);
     });
+
+  registerSyncCommands(program, contextOf, (code) => {
+    exitCode = code;
+  });
 
   try {
     await program.parseAsync(argv);

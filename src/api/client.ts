@@ -14,6 +14,7 @@ import { encodeMultipart } from './multipart.js';
 import { DEFAULT_RETRY_POLICY, retryDelay, type RetryPolicy } from './retry.js';
 import {
   AccountInfoSchema,
+  ChangesPageSchema,
   ChildrenPageSchema,
   ErrorBodySchema,
   FileSchema,
@@ -35,6 +36,7 @@ import {
   parseBody,
   parseJson,
   type AccountInfo,
+  type ApiChangesPage,
   type ApiChild,
   type ApiFile,
   type ApiFolder,
@@ -188,6 +190,9 @@ interface Req {
   form?: Record<string, string | number | boolean | undefined>;
   body?: Body;
   auth: boolean;
+  signal?: AbortSignal;
+  /** Overrides the response timeout (long polls). */
+  responseTimeoutMs?: number;
 }
 
 const DEFAULTS = { connectMs: 15_000, responseMs: 60_000, idleMs: 60_000 };
@@ -429,6 +434,11 @@ export class AxisClient {
     const headers: Record<string, string> = {};
     if (token) headers.authorization = `Bearer ${token}`;
     const options: OptionsInit = { method: req.method, headers };
+    if (req.signal) options.signal = req.signal;
+    if (req.responseTimeoutMs !== undefined) {
+      const c = this.timeouts.connectMs;
+      options.timeout = { lookup: c, connect: c, secureConnect: c, response: req.responseTimeoutMs, socket: Math.max(this.timeouts.idleMs, req.responseTimeoutMs) };
+    }
     const searchParams = clean(req.searchParams);
     if (searchParams && Object.keys(searchParams).length) options.searchParams = searchParams;
     if (req.form) options.form = clean(req.form);
@@ -440,6 +450,8 @@ export class AxisClient {
     try {
       return (await this.http(req.path, options)) as Response<string>;
     } catch (err) {
+      // A caller's abort is not a failure to report as a network error.
+      if (req.signal?.aborted) throw req.signal.reason ?? err;
       throw await this.transportError(err, endpoint);
     }
   }
@@ -909,6 +921,26 @@ export class AxisClient {
       ModifiedSinceSchema,
     );
     return r.results;
+  }
+
+  /**
+   * Extension (change feed): the changes of a root after `cursor` (0 = the whole root), oldest
+   * first, at most `limit`; with `timeout` (seconds, ≤ 60) and nothing new, the server waits
+   * for a change (long poll). A server without the extension answers 404 (AxisApiError
+   * not_found): fall back to modifiedSince() and root()/folder() hashes.
+   */
+  async changes(rootId: number, opts: { cursor: number; limit?: number; timeout?: number; signal?: AbortSignal }): Promise<ApiChangesPage> {
+    return this.json(
+      {
+        method: 'GET',
+        path: `api/2/files/${rootId}/changes`,
+        searchParams: { cursor: opts.cursor, limit: opts.limit, timeout: opts.timeout },
+        auth: true,
+        signal: opts.signal,
+        responseTimeoutMs: opts.timeout ? opts.timeout * 1000 + this.timeouts.responseMs : undefined,
+      },
+      ChangesPageSchema,
+    );
   }
 
   /** GET …/search?q=. */

@@ -166,6 +166,16 @@ export interface Page<T> {
 export const ChildrenPageSchema = pageSchema(ChildSchema);
 export const RevisionsPageSchema = pageSchema(RevisionSchema);
 
+/**
+ * Extension (change feed): GET /api/2/files/<root_id>/changes. Each change is the file or
+ * folder object plus `parent_id` (null = top of the root) and `seq`.
+ */
+const changeFields = { parent_id: id.nullable(), seq: count };
+export const ChangeSchema = z.discriminatedUnion('type', [FileSchema.extend(changeFields), FolderEntrySchema.extend(changeFields)]);
+export type ApiChange = z.infer<typeof ChangeSchema>;
+export const ChangesPageSchema = z.object({ cursor: count, has_more: z.boolean(), results: z.array(ChangeSchema) });
+export type ApiChangesPage = z.infer<typeof ChangesPageSchema>;
+
 /** GET …/modified_since ("file metadata"; folders are accepted too). */
 export const ModifiedSinceSchema = z.object({ results: z.array(ChildSchema) });
 /** GET …/search. */
@@ -216,6 +226,8 @@ export const PersonSchema = z
     space_quota: count.nullable().optional(),
     space_usage: count.nullable().optional(),
     can_share: z.boolean().optional(),
+    /** The expanded policy of the person's organization (fields read by the engine). */
+    company_policy: z.record(z.string(), z.unknown()).optional(),
   })
   .transform((p) => ({
     ...p,

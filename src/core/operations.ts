@@ -94,7 +94,8 @@ export interface CreateRemoteFolderOp {
  * Delete a local file or (empty) folder because the server deleted it. Before: the file still
  * has `expectLocal` (the synced version, so nothing unsynced is lost); a folder contains nothing
  * but ignored junk (which the executor may remove with it). Afterwards the synced entry
- * `syncedPath` is removed.
+ * `syncedPath` is removed if `forgetSynced` (it is kept while synced entries of nodes that moved
+ * out on one side still hang below it; a later updateSynced forgets it).
  */
 export interface DeleteLocalOp {
   type: 'deleteLocal';
@@ -102,12 +103,14 @@ export interface DeleteLocalOp {
   localPath: string;
   expectLocal: LocalExpectation;
   syncedPath: string;
+  forgetSynced: boolean;
 }
 
 /**
  * Delete a remote file or (empty) folder because the local side deleted it. Files name the
  * revision they delete (`baseRevisionId`, the synced one): the server must refuse a stale one.
- * Folders must have no live children except ignored junk. Afterwards `syncedPath` is removed.
+ * Folders must have no live children except ignored junk. Afterwards `syncedPath` is removed
+ * if `forgetSynced` (as for deleteLocal).
  */
 export interface DeleteRemoteOp {
   type: 'deleteRemote';
@@ -116,6 +119,7 @@ export interface DeleteRemoteOp {
   remotePath: string;
   baseRevisionId: number | null;
   syncedPath: string;
+  forgetSynced: boolean;
 }
 
 /**
@@ -212,13 +216,14 @@ export interface WarningOp {
  * carries its synced descendants along.
  * Reasons: sameContent (both sides changed to the same bytes), sameMove (both moved it to the
  * same place; the base content is unchanged), identity (the local file got a new fileId with
- * unchanged content), bothDeleted, bothCreated (same file or a folder created on both sides).
+ * unchanged content), bothDeleted, bothCreated (same file or a folder created on both sides),
+ * parking (only the base moves to a temporary name, to break a cycle of waits).
  * Before: the local entry at `localPath` still matches `expectLocal` and the remote node
  * `expectRemote.id` still exists (with `expectRemote.revisionId`, when that is given).
  */
 export interface UpdateSyncedOp {
   type: 'updateSynced';
-  reason: 'sameContent' | 'sameMove' | 'identity' | 'bothDeleted' | 'bothCreated';
+  reason: 'sameContent' | 'sameMove' | 'identity' | 'bothDeleted' | 'bothCreated' | 'parking';
   path: string | null;
   entry: SyncedEntry | null;
   /** Where the node is now on each side (null for bothDeleted). */
@@ -322,7 +327,7 @@ export function syncedChange(op: Operation, outcome: OpOutcome = {}): SyncedChan
       };
     case 'deleteLocal':
     case 'deleteRemote':
-      return { kind: 'remove', path: op.syncedPath };
+      return op.forgetSynced ? { kind: 'remove', path: op.syncedPath } : { kind: 'none' };
     case 'moveLocal':
     case 'moveRemote':
       return { kind: 'move', from: need(op.synced.replaces ?? undefined, 'synced.replaces'), to: op.synced.path };
@@ -481,7 +486,7 @@ export function checkPreconditions(trees: Trees, op: Operation, caseInsensitive 
       if (l!.kind !== op.kind) return `local ${op.localPath} is not a ${op.kind}`;
       if (op.kind === 'folder' && local.hasChildren(op.localPath)) return `local folder ${op.localPath} is not empty`;
       if (!trees.synced.has(op.syncedPath)) return `synced ${op.syncedPath} is gone`;
-      if (synced.hasChildren(op.syncedPath)) return `synced ${op.syncedPath} has children`;
+      if (op.forgetSynced && synced.hasChildren(op.syncedPath)) return `synced ${op.syncedPath} has children`;
       return null;
     }
     case 'deleteRemote': {
@@ -490,7 +495,7 @@ export function checkPreconditions(trees: Trees, op: Operation, caseInsensitive 
       if (r.revisionId !== op.baseRevisionId) return `remote ${op.remoteId} has revision ${r.revisionId}, not ${op.baseRevisionId}`;
       if (op.kind === 'folder' && remote.hasChildren(r.path)) return `remote folder ${r.path} is not empty`;
       if (!trees.synced.has(op.syncedPath)) return `synced ${op.syncedPath} is gone`;
-      if (synced.hasChildren(op.syncedPath)) return `synced ${op.syncedPath} has children`;
+      if (op.forgetSynced && synced.hasChildren(op.syncedPath)) return `synced ${op.syncedPath} has children`;
       return null;
     }
     case 'moveLocal': {
@@ -527,7 +532,8 @@ export function checkPreconditions(trees: Trees, op: Operation, caseInsensitive 
     case 'updateSynced': {
       if (op.path !== null && !trees.synced.has(op.path)) return `synced ${op.path} is gone`;
       if (op.entry === null) return null;
-      if (op.localPath !== null && op.expectLocal !== null) {
+      if (op.expectLocal !== null) {
+        if (op.localPath === null) return 'expectLocal without localPath';
         const e = localMatches(local.get(op.localPath), op.expectLocal, op.localPath);
         if (e) return e;
       }

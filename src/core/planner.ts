@@ -161,6 +161,7 @@ class Planner {
   private readonly localChildren = new Map<string, number>();
   private readonly remoteChildren = new Map<string, number>();
   private readonly syncedChildren = new Map<string, number>();
+  private readonly kids: Record<Side, Map<Node, Node[]>> = { local: new Map(), remote: new Map(), synced: new Map() };
 
   private readonly remoteEntries: RemoteEntry[];
   private readonly localEntries: LocalEntry[];
@@ -442,10 +443,16 @@ class Planner {
   }
 
   private linkParents(): void {
+    const kid = (side: Side, p: Node | undefined, n: Node): void => {
+      if (!p) return;
+      let l = this.kids[side].get(p);
+      if (!l) this.kids[side].set(p, (l = []));
+      l.push(n);
+    };
     for (const n of this.nodes) {
-      if (n.local) n.localParent = this.parentOf('local', n.local.path);
-      if (n.remote) n.remoteParent = this.parentOf('remote', n.remote.path);
-      if (n.synced) n.syncedParent = this.parentOf('synced', n.synced.path);
+      if (n.local) kid('local', (n.localParent = this.parentOf('local', n.local.path)), n);
+      if (n.remote) kid('remote', (n.remoteParent = this.parentOf('remote', n.remote.path)), n);
+      if (n.synced) kid('synced', (n.syncedParent = this.parentOf('synced', n.synced.path)), n);
     }
   }
 
@@ -670,7 +677,8 @@ class Planner {
         }
         return null;
       }
-      return n.kind === 'file' ? this.deriveContent(n, s, l, r) : null;
+      if (n.kind === 'file') return this.deriveContent(n, s, l, r);
+      return l.fileId !== s.localFileId ? this.updateSynced(n, 'identity', s.path) : null;
     }
     if (r) return this.place(n, 'local', 'create');
     if (l) return this.place(n, 'remote', 'create');
@@ -755,16 +763,25 @@ class Planner {
   private deriveDelete(n: Node): Operation | null {
     const { synced: s, local: l, remote: r } = n;
     if (!s) return null;
-    if (this.childCount('synced', s.path) > 0) return null;
+    // The synced entry goes with the deleted side unless synced entries still hang below it
+    // (nodes moved out on one side only); then it is forgotten later (bothDeleted).
+    const forgetSynced = this.childCount('synced', s.path) === 0;
     if (l) {
-      if (n.kind === 'folder' && this.childCount('local', l.path) > 0) return null;
-      return { type: 'deleteLocal', kind: n.kind, localPath: l.path, expectLocal: { fileId: l.fileId, sha256: n.kind === 'file' ? l.sha256 : null }, syncedPath: s.path };
+      if (n.kind === 'folder' && this.childCount('local', l.path) > 0) return this.waitForChild(n, 'local');
+      return { type: 'deleteLocal', kind: n.kind, localPath: l.path, expectLocal: { fileId: l.fileId, sha256: n.kind === 'file' ? l.sha256 : null }, syncedPath: s.path, forgetSynced };
     }
     if (r) {
-      if (n.kind === 'folder' && this.childCount('remote', r.path) > 0) return null;
-      return { type: 'deleteRemote', kind: n.kind, remoteId: r.id, remotePath: r.path, baseRevisionId: r.revisionId, syncedPath: s.path };
+      if (n.kind === 'folder' && this.childCount('remote', r.path) > 0) return this.waitForChild(n, 'remote');
+      return { type: 'deleteRemote', kind: n.kind, remoteId: r.id, remotePath: r.path, baseRevisionId: r.revisionId, syncedPath: s.path, forgetSynced };
     }
+    if (!forgetSynced) return this.waitForChild(n, 'synced');
     return { type: 'updateSynced', reason: 'bothDeleted', path: s.path, entry: null, localPath: null, remotePath: null, expectLocal: null, expectRemote: null };
+  }
+
+  private waitForChild(n: Node, side: Side): null {
+    const kid = this.kids[side].get(n)?.[0];
+    if (kid && !this.waits.has(n)) this.waits.set(n, { on: kid, side, occupancy: false });
+    return null;
   }
 
   private collisionFor(n: Node, winner: Node): Operation | null {
@@ -798,7 +815,10 @@ class Planner {
   private place(n: Node, side: 'local' | 'remote', mode: 'move' | 'create'): Operation | null {
     const t = n.target!;
     const p = t.parent;
-    if (!this.ready(p, side)) return null;
+    if (!this.ready(p, side)) {
+      if (!this.waits.has(n)) this.waits.set(n, { on: p, side, occupancy: false });
+      return null;
+    }
     const dir = this.sidePath(p, side)!;
     const name = side === 'remote' ? nfc(t.name) : t.name;
     const to = joinPath(dir, name);
@@ -828,10 +848,10 @@ class Planner {
     const syncedPath = this.syncedTargetPath(p, name);
     if (this.slot(n, 'synced', syncedPath) !== 'free') return null;
     const synced: SyncedTarget = { path: syncedPath, replaces: n.synced?.path ?? null };
-    return this.buildPlacement(n, side, mode, to, name, synced, false);
+    return this.buildPlacement(n, side, mode, p, to, name, synced, false);
   }
 
-  private buildPlacement(n: Node, side: 'local' | 'remote', mode: 'move' | 'create', to: string, name: string, synced: SyncedTarget, parking: boolean): Operation | null {
+  private buildPlacement(n: Node, side: 'local' | 'remote', mode: 'move' | 'create', parent: Node, to: string, name: string, synced: SyncedTarget, parking: boolean): Operation | null {
     const l = n.local;
     const r = n.remote;
     const parentId = (p: Node): number | null => (p.root ? null : p.remote!.id);
@@ -839,8 +859,7 @@ class Planner {
       if (side === 'local') {
         return { type: 'moveLocal', kind: n.kind, from: l!.path, to, expectLocal: { fileId: l!.fileId }, remoteId: r!.id, caseOnly: this.key(l!.path) === this.key(to), parking, synced };
       }
-      const tp = parking ? n.remoteParent! : n.target!.parent;
-      return { type: 'moveRemote', kind: n.kind, remoteId: r!.id, from: r!.path, to, toParentId: parentId(tp), name, caseOnly: this.key(r!.path) === this.key(to), parking, synced };
+      return { type: 'moveRemote', kind: n.kind, remoteId: r!.id, from: r!.path, to, toParentId: parentId(parent), name, caseOnly: this.key(r!.path) === this.key(to), parking, synced };
     }
     const restore = n.synced ? 'restore' : 'new';
     if (side === 'local') {
@@ -848,7 +867,7 @@ class Planner {
       return { type: 'download', reason: restore, localPath: to, expectLocal: null, remoteId: r!.id, revisionId: r!.revisionId ?? 0, sha256: r!.sha256, size: r!.size, remotePath: r!.path, synced };
     }
     const exp: LocalExpectation = { fileId: l!.fileId, sha256: l!.sha256 };
-    if (n.kind === 'folder') return { type: 'createRemoteFolder', localPath: l!.path, expectLocal: exp, remoteParentId: parentId(n.target!.parent), name, remotePath: to, synced };
+    if (n.kind === 'folder') return { type: 'createRemoteFolder', localPath: l!.path, expectLocal: exp, remoteParentId: parentId(parent), name, remotePath: to, synced };
     if (l!.sha256 === null || this.tooLarge(l!)) return null;
     return {
       type: 'upload',
@@ -857,14 +876,20 @@ class Planner {
       expectLocal: { fileId: l!.fileId, sha256: l!.sha256, size: l!.size, mtime: l!.mtime },
       remoteId: null,
       baseRevisionId: null,
-      remoteParentId: parentId(n.target!.parent),
+      remoteParentId: parentId(parent),
       name,
       remotePath: to,
       synced,
     };
   }
 
-  /** Waits that form a cycle (a swap, or a move that waits for a folder that waits for it): park one node under a free name. */
+  /**
+   * Waits that form a cycle (a swap; a folder to be created where a node sits that must go into
+   * it; a folder to be deleted that still holds a node that must take its name): break one with
+   * a "parking" step to a temporary free name. First choice: move a node that occupies someone's
+   * slot out of the way, in place; second: put a waiting node at its destination folder under a
+   * temporary name. The merge base records the temporary name, so the next plans finish the job.
+   */
   private breakWaitCycles(): Operation[] {
     const ops: Operation[] = [];
     const done = new Set<Node>();
@@ -878,48 +903,78 @@ class Planner {
       }
       for (const x of seen) done.add(x);
       if (!n || !seen.includes(n)) continue;
-      const cycle = seen.slice(seen.indexOf(n));
-      // Park a node that someone waits for because it occupies their slot.
-      const candidates = cycle
-        .map((waiter) => this.waits.get(waiter)!)
-        .filter((w) => w.occupancy)
-        .map((w) => ({ node: w.on, side: w.side }))
+      const waiters = seen
+        .slice(seen.indexOf(n))
+        .map((w) => ({ node: w, wait: this.waits.get(w)! }))
+        .filter((w) => w.wait.occupancy)
         .sort((a, b) => compareStrings(a.node.id, b.node.id));
-      for (const c of candidates) {
-        const op = this.park(c.node, c.side);
-        if (op) {
-          ops.push(op);
-          break;
-        }
-      }
+      let op: Operation | null = null;
+      for (const w of waiters) if (!op) op = this.parkInPlace(w.wait.on, w.wait.side);
+      for (const w of waiters) if (!op && w.wait.side !== 'synced') op = this.parkAtTarget(w.node, w.wait.side);
+      if (op) ops.push(op);
     }
     return ops;
   }
 
-  private park(n: Node, side: Side): Operation | null {
-    if (!n.synced || !n.local || !n.remote) return null;
-    const cur = side === 'local' ? this.locLocal(n) : side === 'remote' ? this.locRemote(n) : this.locSynced(n);
-    if (!cur) return null;
-    const parent = cur.parent;
-    if (!parent.root && !parent.synced) return null;
+  /** A free temporary name for `name` in folder `parent` on `side` (and in the merge base). */
+  private parkingName(parent: Node, side: Side, name: string, kind: EntryKind): string | null {
     const dir = this.sidePath(parent, side);
     const sdir = this.sidePath(parent, 'synced');
     if (dir === undefined || sdir === undefined) return null;
-    const { stem, ext } = n.kind === 'folder' ? { stem: cur.name, ext: '' } : splitExtension(cur.name);
+    const { stem, ext } = kind === 'folder' ? { stem: name, ext: '' } : splitExtension(name);
     for (let i = 1; i < 1000; i++) {
-      const name = `${stem} (moving ${i})${ext}`;
-      const to = joinPath(dir, name);
-      const sp = joinPath(sdir, nfc(name));
-      if (this.occupant(side, to) || this.occupant('synced', sp)) continue;
-      if (side === 'local' && this.occupant('remote', joinPath(this.sidePath(parent, 'remote') ?? '', name))) continue;
-      const synced: SyncedTarget = { path: sp, replaces: n.synced.path };
-      if (side === 'synced') {
-        const op = this.updateSynced(n, 'sameMove', sp);
-        return op;
-      }
-      return this.buildPlacement(n, side, 'move', to, side === 'remote' ? nfc(name) : name, synced, true);
+      const candidate = `${stem} (moving ${i})${ext}`;
+      if (this.occupant(side, joinPath(dir, candidate)) || this.occupant('synced', joinPath(sdir, nfc(candidate)))) continue;
+      const other = side === 'local' ? this.sidePath(parent, 'remote') : this.sidePath(parent, 'local');
+      if (other !== undefined && this.occupant(side === 'local' ? 'remote' : 'local', joinPath(other, candidate))) continue;
+      return candidate;
     }
     return null;
+  }
+
+  private parkInPlace(n: Node, side: Side): Operation | null {
+    const s = n.synced;
+    if (!s || n.frozen) return null;
+    const cur = side === 'local' ? this.locLocal(n) : side === 'remote' ? this.locRemote(n) : this.locSynced(n);
+    if (!cur || !(cur.parent.root || cur.parent.synced)) return null;
+    if (side === 'synced') {
+      // Only the merge base moves. Safe when no side still sits at the base location (else
+      // that side's unchanged location would start to look like a move).
+      const lS = this.locSynced(n);
+      if (sameLoc(lS, this.locLocal(n)) || sameLoc(lS, this.locRemote(n))) return null;
+    } else if (!n.local || !n.remote) return null;
+    const name = this.parkingName(cur.parent, side, cur.name, n.kind);
+    if (name === null) return null;
+    const sp = this.syncedTargetPath(cur.parent, name);
+    if (side === 'synced') {
+      return {
+        type: 'updateSynced',
+        reason: 'parking',
+        path: s.path,
+        entry: { ...s, path: sp },
+        localPath: n.local?.path ?? null,
+        remotePath: n.remote?.path ?? null,
+        expectLocal: null,
+        expectRemote: null,
+      };
+    }
+    const to = joinPath(this.sidePath(cur.parent, side)!, side === 'remote' ? nfc(name) : name);
+    return this.buildPlacement(n, side, 'move', cur.parent, to, side === 'remote' ? nfc(name) : name, { path: sp, replaces: s.path }, true);
+  }
+
+  private parkAtTarget(n: Node, side: 'local' | 'remote'): Operation | null {
+    if (n.frozen || !n.target) return null;
+    const p = n.target.parent;
+    if (!this.ready(p, side)) return null;
+    const has = side === 'local' ? n.local : n.remote;
+    if (has && isSameOrAncestor(has.path, this.sidePath(p, side)!)) return null;
+    if (!has && !(side === 'local' ? n.remote : n.local)) return null;
+    const name = this.parkingName(p, side, n.target.name, n.kind);
+    if (name === null) return null;
+    const nm = side === 'remote' ? nfc(name) : name;
+    const to = joinPath(this.sidePath(p, side)!, nm);
+    const synced: SyncedTarget = { path: this.syncedTargetPath(p, name), replaces: n.synced?.path ?? null };
+    return this.buildPlacement(n, side, has ? 'move' : 'create', p, to, nm, synced, true);
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -250,4 +250,24 @@ describe('file system', () => {
     await client.delete(rootId, f, { baseRevisionId: f.revision_id });
     expect((await client.file(rootId, f.id)).is_deleted).toBe(true);
   });
+
+  it('change feed (extension): lists changes after a cursor, long-polls, and can be aborted', async () => {
+    const all = await client.changes(rootId, { cursor: 0, limit: 5000 });
+    expect(all.has_more).toBe(false);
+    expect(all.results.length).toBeGreaterThan(0);
+    for (const ch of all.results) expect(ch.seq).toBeLessThanOrEqual(all.cursor);
+
+    const poll = client.changes(rootId, { cursor: all.cursor, timeout: 20 });
+    const f = await client.upload(rootId, null, 'fed.txt', Buffer.from('feed'));
+    const next = await poll;
+    expect(next.results.map((r) => r.id)).toContain(f.id);
+    expect(next.results.find((r) => r.id === f.id)).toMatchObject({ type: 'file', parent_id: null, sha256: sha256(Buffer.from('feed')) });
+
+    const ac = new AbortController();
+    const waiting = client.changes(rootId, { cursor: next.cursor, timeout: 20, signal: ac.signal });
+    setTimeout(() => ac.abort(), 100);
+    const err = await waiting.catch((e: unknown) => e);
+    expect(err).not.toBeInstanceOf(NetworkError);
+    expect((err as Error).name).toBe('AbortError');
+  });
 });
