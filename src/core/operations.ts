@@ -6,7 +6,7 @@
 // Every operation the planner returns in one batch is independent of the others: they can run
 // concurrently and in any order, and any subset of them can fail.
 
-import { baseName, isStrictAncestor, parentPath, pathKey } from './paths.js';
+import { baseName, isStrictAncestor, joinPath, parentPath, pathKey } from './paths.js';
 import type { EntryKind, LocalEntry, RemoteEntry, SyncedEntry, Tree, Trees } from './tree.js';
 import { moveSubtree } from './tree.js';
 
@@ -580,6 +580,14 @@ export function applyOperation(trees: Trees, op: Operation, outcome: OpOutcome =
     remote = m;
   };
   const byId = (id: number): RemoteEntry => remoteById(remote, id)!;
+  // On a case-insensitive side a parent folder may be spelled differently by now (renamed in
+  // case only): the new entry lands in the folder as it is actually spelled.
+  const canon = (tree: Tree<LocalEntry> | Tree<RemoteEntry>, p: string): string => {
+    const pp = parentPath(p);
+    if (pp === '') return p;
+    const parent = new Keyed<LocalEntry | RemoteEntry>(tree as Tree<LocalEntry | RemoteEntry>, caseInsensitive).get(pp);
+    return parent ? joinPath(parent.path, baseName(p)) : p;
+  };
   switch (op.type) {
     case 'upload': {
       if (op.remoteId !== null) {
@@ -587,7 +595,7 @@ export function applyOperation(trees: Trees, op: Operation, outcome: OpOutcome =
         setRemote({ ...r, revisionId: need(outcome.revisionId, 'revisionId'), sha256: op.expectLocal.sha256, size: op.expectLocal.size });
       } else {
         setRemote({
-          path: op.remotePath,
+          path: canon(remote, op.remotePath),
           kind: 'file',
           id: need(outcome.remoteId, 'remoteId'),
           revisionId: need(outcome.revisionId, 'revisionId'),
@@ -601,8 +609,9 @@ export function applyOperation(trees: Trees, op: Operation, outcome: OpOutcome =
       const m = new Map(local);
       const old = new Keyed(local, caseInsensitive).get(op.localPath);
       if (old) m.delete(old.path);
-      m.set(op.localPath, {
-        path: op.localPath,
+      const at = canon(local, op.localPath);
+      m.set(at, {
+        path: at,
         kind: 'file',
         fileId: need(outcome.localFileId, 'localFileId'),
         size: op.size,
@@ -613,10 +622,10 @@ export function applyOperation(trees: Trees, op: Operation, outcome: OpOutcome =
       break;
     }
     case 'createLocalFolder':
-      setLocal({ path: op.localPath, kind: 'folder', fileId: need(outcome.localFileId, 'localFileId'), size: 0, mtime: outcome.mtime ?? 0, sha256: null });
+      setLocal({ path: canon(local, op.localPath), kind: 'folder', fileId: need(outcome.localFileId, 'localFileId'), size: 0, mtime: outcome.mtime ?? 0, sha256: null });
       break;
     case 'createRemoteFolder':
-      setRemote({ path: op.remotePath, kind: 'folder', id: need(outcome.remoteId, 'remoteId'), revisionId: null, size: 0, sha256: null });
+      setRemote({ path: canon(remote, op.remotePath), kind: 'folder', id: need(outcome.remoteId, 'remoteId'), revisionId: null, size: 0, sha256: null });
       break;
     case 'deleteLocal': {
       const m = new Map(local);
@@ -631,10 +640,10 @@ export function applyOperation(trees: Trees, op: Operation, outcome: OpOutcome =
       break;
     }
     case 'moveLocal':
-      local = moveSubtree(local, new Keyed(local, caseInsensitive).get(op.from)!.path, op.to);
+      local = moveSubtree(local, new Keyed(local, caseInsensitive).get(op.from)!.path, canon(local, op.to));
       break;
     case 'moveRemote':
-      remote = moveSubtree(remote, byId(op.remoteId).path, op.to);
+      remote = moveSubtree(remote, byId(op.remoteId).path, canon(remote, op.to));
       break;
     case 'collision': {
       if (op.mode === 'keepBoth') {

@@ -639,6 +639,11 @@ class Planner {
     return 'blocked';
   }
 
+  /** Whether folder p's merge base lies inside node n's (n cannot be recorded below it yet). */
+  private syncedInside(n: Node, p: Node): boolean {
+    return !!n.synced && !p.root && !!p.synced && isSameOrAncestor(n.synced.path, p.synced.path);
+  }
+
   private syncedTargetPath(p: Node, name: string): string {
     return joinPath(this.sidePath(p, 'synced')!, nfc(name));
   }
@@ -672,6 +677,10 @@ class Planner {
         if (op) return op;
       } else if (!sameLoc(this.locSynced(n), n.target)) {
         if (this.ready(n.target.parent, 'local') && this.ready(n.target.parent, 'remote')) {
+          if (this.syncedInside(n, n.target.parent)) {
+            if (!this.waits.has(n)) this.waits.set(n, { on: n.target.parent, side: 'synced', occupancy: false });
+            return null;
+          }
           const to = this.syncedTargetPath(n.target.parent, n.target.name);
           if (this.slot(n, 'synced', to) === 'free') return this.updateSynced(n, 'sameMove', to);
         }
@@ -845,6 +854,10 @@ class Planner {
       return null;
     }
     if (occ === 'blocked') return null;
+    if (this.syncedInside(n, p)) {
+      if (!this.waits.has(n)) this.waits.set(n, { on: p, side: 'synced', occupancy: false });
+      return null;
+    }
     const syncedPath = this.syncedTargetPath(p, name);
     if (this.slot(n, 'synced', syncedPath) !== 'free') return null;
     const synced: SyncedTarget = { path: syncedPath, replaces: n.synced?.path ?? null };
@@ -943,6 +956,7 @@ class Planner {
       const lS = this.locSynced(n);
       if (sameLoc(lS, this.locLocal(n)) || sameLoc(lS, this.locRemote(n))) return null;
     } else if (!n.local || !n.remote) return null;
+    if (this.syncedInside(n, cur.parent)) return null;
     const name = this.parkingName(cur.parent, side, cur.name, n.kind);
     if (name === null) return null;
     const sp = this.syncedTargetPath(cur.parent, name);
@@ -969,6 +983,7 @@ class Planner {
     const has = side === 'local' ? n.local : n.remote;
     if (has && isSameOrAncestor(has.path, this.sidePath(p, side)!)) return null;
     if (!has && !(side === 'local' ? n.remote : n.local)) return null;
+    if (this.syncedInside(n, p)) return null;
     const name = this.parkingName(p, side, n.target.name, n.kind);
     if (name === null) return null;
     const nm = side === 'remote' ? nfc(name) : name;

@@ -73,7 +73,7 @@ export class TestAgent {
   /** Starts `run` and resolves once the agent reports its first idle state. */
   async start(): Promise<void> {
     if (this.child) throw new Error(`${this.name} already running`);
-    const env = { ...process.env, AXIS_AGENT_LONG_POLL_SECONDS: '20', AXIS_AGENT_LOG: process.env.AXIS_AGENT_LOG ?? 'warn' };
+    const env: NodeJS.ProcessEnv = { ...process.env, AXIS_AGENT_LONG_POLL_SECONDS: '20', AXIS_AGENT_LOG: process.env.AXIS_AGENT_LOG ?? 'warn' };
     delete env.AXIS_AGENT_HOME;
     const child = spawn(process.execPath, [AGENT_BIN, '--home', this.home, 'run', '--sync-dir', this.dir], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;

@@ -429,10 +429,9 @@ if (available) {
     });
 
     // 2 GiB took ~25 s here (2 shared cores; rdiff alone needs ~5 s per pass over 2 GiB), so
-    // the full signature → delta → patch pass uses a 512 MiB sparse file, and offsets and
-    // lengths past 2^31 and 2^32 are covered by the hand-made delta below (patch reads only
-    // what the delta copies).
-    const SPARSE = 512 * 2 ** 20;
+    // the full signature → delta → patch pass uses a 256 MiB sparse file, and offsets past
+    // 2^32 are covered by the hand-made delta below (patch reads only what the delta copies).
+    const SPARSE = 256 * 2 ** 20;
     it(`round-trips a ${SPARSE / 2 ** 20} MiB sparse file with a few edits in bounded memory, with rdiff's delta too`, async () => {
       const basisPath = tmpFile('sparse-basis');
       const newPath = tmpFile('sparse-new');
@@ -460,7 +459,7 @@ if (available) {
       let rssMax = rss0;
       const sample = () => (rssMax = Math.max(rssMax, process.memoryUsage().rss));
       const { signature, params } = await rs.signatureFile(basisPath);
-      expect(params.blockLen).toBe(23168); // √(512 MiB) rounded down to a multiple of 128
+      expect(params.blockLen).toBe(16384); // √(256 MiB), a multiple of 128
       sample();
       const sigPath = tmpFile('sparse.sig');
       await fsp.writeFile(sigPath, signature!);
@@ -500,18 +499,20 @@ if (available) {
       expect(rssMax - rss0).toBeLessThan(160 << 20);
     });
 
-    it('patches from offsets past 4 GiB and copies longer than 2 GiB (6 GiB sparse basis), like rdiff', async () => {
+    it('patches from offsets past 4 GiB (6 GiB sparse basis), like rdiff', async () => {
       const GiB = 2 ** 30;
       const basisPath = tmpFile('huge-basis');
       const fh = await fsp.open(basisPath, 'w');
       const high = bytes(11, 70_000); // straddles nothing, lives past 5 GiB
       const edge = bytes(12, 200); // straddles the 4 GiB boundary
+      const longFrom = 4 * GiB - 150 * 2 ** 20;
+      const longLen = 300 * 2 ** 20; // crosses 4 GiB
       const inLong = bytes(13, 300); // inside the long copy, near its end
       try {
         await fh.truncate(6 * GiB);
         await fh.write(high, 0, high.length, 5 * GiB + 12345);
         await fh.write(edge, 0, edge.length, 4 * GiB - 100);
-        await fh.write(inLong, 0, inLong.length, 3 * GiB + 2 * GiB - 1000);
+        await fh.write(inLong, 0, inLong.length, longFrom + longLen - 1000);
       } finally {
         await fh.close();
       }
@@ -527,26 +528,25 @@ if (available) {
       const litCmd = Buffer.alloc(5);
       litCmd[0] = 0x43;
       litCmd.writeUInt32BE(lit.length, 1);
-      const longLen = 2 * GiB + 5000;
       const delta = Buffer.concat([
         Buffer.from([0x72, 0x73, 0x02, 0x36]),
         copy(5 * GiB + 12345, high.length),
         litCmd,
         lit,
         copy(4 * GiB - 100, edge.length),
-        copy(3 * GiB, longLen),
+        copy(longFrom, longLen),
         Buffer.from([0]),
       ]);
       const deltaPath = tmpFile('huge.delta');
       await fsp.writeFile(deltaPath, delta);
       const head = Buffer.concat([high, lit, edge]);
       const total = head.length + longLen;
-      // Expected output: zeros except these (the long copy from 3 GiB passes over the
-      // 4 GiB-boundary island and the one near its end).
+      // Expected output: zeros except these (the long copy passes over the 4 GiB-boundary
+      // island and the one near its end).
       const islands: [number, Buffer][] = [
         [0, head],
-        [head.length + GiB - 100, edge],
-        [head.length + 2 * GiB - 1000, inLong],
+        [head.length + (4 * GiB - 100 - longFrom), edge],
+        [head.length + longLen - 1000, inLong],
       ];
 
       // rdiff is the reference for the parts that come from high offsets.

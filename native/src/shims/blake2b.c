@@ -4,7 +4,7 @@
  *
  * Why this file exists: Debian/Ubuntu build librsync against the external libb2
  * (USE_LIBB2=ON), so their librsync.a has undefined references to these symbols and
- * there is no static libb2 to satisfy them (libb2-dev, where it exists, pulls OpenMP).
+ * there is no static libb2 to satisfy them (Debian's libb2 also pulls in libgomp).
  * Upstream librsync bundles the BLAKE2 reference code for exactly these calls; this is
  * an independent implementation of the same function so the addon links librsync
  * statically and carries no libb2/libgomp dependency. It is compiled only when the
