@@ -24,6 +24,8 @@ export interface DaemonOptions {
   syncDir?: string;
   /** Change-feed long-poll seconds (tests use short ones). */
   longPollSeconds?: number;
+  /** Polling period against servers without the change feed (ms). */
+  pollMs?: number;
 }
 
 export interface ServerPolicy {
@@ -127,6 +129,7 @@ export class AgentDaemon {
       }),
       log: this.o.log,
       longPollSeconds: this.o.longPollSeconds,
+      pollMs: this.o.pollMs,
     });
     await this.sync.start();
     this.timer = setInterval(() => void this.tick(), 250);

@@ -59,7 +59,15 @@ export function registerSyncCommands(program: Command, contextOf: (cmd: Command)
       const ctx = contextOf(cmd);
       const log = pino({ level: opts.logLevel }, pino.destination(2));
       const longPoll = Number(process.env.AXIS_AGENT_LONG_POLL_SECONDS ?? 25);
-      const daemon = new AgentDaemon({ home: ctx.home, log, userAgent: ctx.userAgent, syncDir: opts.syncDir, longPollSeconds: Number.isFinite(longPoll) ? longPoll : 25 });
+      const pollMs = Number(process.env.AXIS_AGENT_POLL_MS ?? 5000);
+      const daemon = new AgentDaemon({
+        home: ctx.home,
+        log,
+        userAgent: ctx.userAgent,
+        syncDir: opts.syncDir,
+        longPollSeconds: Number.isFinite(longPoll) ? longPoll : 25,
+        pollMs: Number.isFinite(pollMs) && pollMs >= 100 ? pollMs : 5000,
+      });
       const started = await daemon.start();
       ctx.stdout.write(`Syncing root ${started.rootId} into ${started.syncDir} (Ctrl-C stops).\n`);
       await new Promise<void>((resolve) => {

@@ -1,6 +1,7 @@
 // What the engine needs of the AXIS API (the typed client in src/api satisfies it). Kept as an
 // interface so the engine depends on behaviour, not on the transport.
 import type { Readable } from 'node:stream';
+import type { WalkApi } from './remote-walk.js';
 
 export interface RemoteNodeObject {
   type: 'file' | 'folder';
@@ -29,7 +30,7 @@ export interface NodeRef {
   id: number;
 }
 
-export interface RemoteApi {
+export interface RemoteApi extends WalkApi {
   changes(rootId: number, opts: { cursor: number; limit?: number; timeout?: number; signal?: AbortSignal }): Promise<ChangesPage>;
   upload(
     rootId: number,

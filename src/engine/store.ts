@@ -239,6 +239,14 @@ export class StateStore {
     })();
   }
 
+  /** Replaces the whole remote tree (the fallback walk of servers without a change feed). */
+  replaceRemoteTree(rootId: number, nodes: readonly RemoteChange[]): void {
+    this.db.transaction(() => {
+      this.db.prepare(`DELETE FROM remote_nodes WHERE root_id = ?`).run(rootId);
+      this.applyRemoteChanges(rootId, nodes, this.root(rootId)?.cursor ?? 0);
+    })();
+  }
+
   /** Forgets the remote tree (the feed restarts from 0). */
   resetRemote(rootId: number): void {
     this.db.transaction(() => {

@@ -17,6 +17,7 @@ import type { LocalEntry, RemoteEntry, Trees } from '../core/tree.js';
 import { planRoot, type PlanPolicy } from './plan.js';
 import { ConfinementError, fileId, resolveInside, scanTree, TEMP_PREFIX, writeFileAtomic } from './localfs.js';
 import { apiErrorCode, type RemoteApi } from './remote.js';
+import { RemoteWalker } from './remote-walk.js';
 import type { RootRecord, StateStore } from './store.js';
 
 export interface RootSyncOptions {
@@ -76,6 +77,9 @@ export class RootSync extends EventEmitter {
   private loopDone: Promise<void> = Promise.resolve();
   private pollDone: Promise<void> = Promise.resolve();
   private idleWaiters: (() => void)[] = [];
+  /** Whether the server has the change feed extension (undefined: not known yet). */
+  private feedSupported: boolean | undefined;
+  private walker: RemoteWalker | undefined;
   readonly transfers = new Map<string, TransferInfo>();
   status: RootStatus;
 
@@ -193,6 +197,12 @@ export class RootSync extends EventEmitter {
   /** Long-polls the change feed only to learn that something changed; the cycle reads it. */
   private async pollLoop(): Promise<void> {
     while (!this.stopped) {
+      if (this.feedSupported === false) {
+        // No change feed: poll (each folder answers 304 when unchanged).
+        await delay(this.o.pollMs);
+        this.poke();
+        continue;
+      }
       const cursor = this.o.store.root(this.rootId)?.cursor ?? 0;
       try {
         const page = await this.o.api.changes(this.rootId, { cursor, limit: 1, timeout: this.o.longPollSeconds, signal: this.pollAbort.signal });
@@ -289,9 +299,23 @@ export class RootSync extends EventEmitter {
   // ----- observers -----
 
   private async pullRemote(): Promise<void> {
+    if (this.feedSupported === false) return this.walkRemote();
     for (let i = 0; i < 10_000 && !this.stopped; i++) {
       const cursor = this.o.store.root(this.rootId)?.cursor ?? 0;
-      const page = await this.o.api.changes(this.rootId, { cursor, limit: 1000, timeout: 0 });
+      let page;
+      try {
+        page = await this.o.api.changes(this.rootId, { cursor, limit: 1000, timeout: 0 });
+        this.feedSupported = true;
+      } catch (err) {
+        if (this.feedSupported === undefined && apiErrorCode(err) === 'not_found') {
+          // Either the root is gone (this throws) or the server has no change feed.
+          await this.o.api.root(this.rootId, { includeDeleted: false });
+          this.feedSupported = false;
+          this.o.log.info({ root: this.rootId }, 'the server has no change feed; polling folder listings instead');
+          return this.walkRemote();
+        }
+        throw err;
+      }
       this.o.store.applyRemoteChanges(
         this.rootId,
         page.results.map((c) => ({
@@ -309,6 +333,11 @@ export class RootSync extends EventEmitter {
       );
       if (!page.has_more) return;
     }
+  }
+
+  private async walkRemote(): Promise<void> {
+    this.walker ??= new RemoteWalker(this.o.api, this.rootId);
+    this.o.store.replaceRemoteTree(this.rootId, await this.walker.walk());
   }
 
   private async scanLocal(): Promise<void> {

@@ -42,6 +42,8 @@ export interface ReferenceServerOptions {
   logger?: Logger;
   licenseExpires?: Date;
   accessTokenSeconds?: number;
+  /** Serve the change feed extension (default true); false emulates a server without it. */
+  changeFeed?: boolean;
   /** Largest request body that is not a file upload (bytes). */
   bodyLimit?: number;
 }
@@ -152,7 +154,7 @@ export async function createReferenceServer(opts: ReferenceServerOptions): Promi
   registerV1Routes(router, ctx);
   registerPersonRoutes(router, ctx);
   registerOrganizationRoutes(router, ctx);
-  registerChangeRoutes(router, ctx);
+  if (opts.changeFeed !== false) registerChangeRoutes(router, ctx);
   registerFileRoutes(router, ctx);
   router.finish();
 

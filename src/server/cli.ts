@@ -15,6 +15,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--allow-insecure-api', 'with --insecure-http on a loopback host: let /api/2 and /oauth2 answer anyway (testing only)')
     .addOption(new Option('--admin-email <email>', 'system admin created at first start').env('AXIS_ADMIN_EMAIL'))
     .addOption(new Option('--admin-password <password>', 'its password (generated and printed once if absent)').env('AXIS_ADMIN_PASSWORD'))
+    .option('--no-change-feed', 'do not serve the change feed extension (emulates a server without it)')
     .option('--license-expires <YYYY-MM-DD>', 'license expiry date; after it /api/2 answers license_expired')
     .option('--log-level <level>', 'log level (fatal, error, warn, info, debug)', 'warn')
     .showHelpAfterError();
@@ -29,6 +30,7 @@ export async function main(argv: string[]): Promise<void> {
     adminPassword?: string;
     licenseExpires?: string;
     logLevel: string;
+    changeFeed: boolean;
   }>();
   const port = Number(o.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0…65535, not ${o.port}`);
@@ -47,6 +49,7 @@ export async function main(argv: string[]): Promise<void> {
     adminEmail: o.adminEmail,
     adminPassword: o.adminPassword,
     licenseExpires,
+    changeFeed: o.changeFeed,
   });
   const out = process.stdout;
   out.write(`AXIS reference server listening on ${server.url}\n`);

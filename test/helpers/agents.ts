@@ -36,6 +36,8 @@ export class TestAgent {
   readonly dir: string;
   private child: ChildProcess | undefined;
   private output = '';
+  /** Extra environment of the `run` process (e.g. AXIS_AGENT_POLL_MS). */
+  env: NodeJS.ProcessEnv = {};
 
   constructor(
     readonly name: string,
@@ -73,7 +75,7 @@ export class TestAgent {
   /** Starts `run` and resolves once the agent reports its first idle state. */
   async start(): Promise<void> {
     if (this.child) throw new Error(`${this.name} already running`);
-    const env: NodeJS.ProcessEnv = { ...process.env, AXIS_AGENT_LONG_POLL_SECONDS: '20', AXIS_AGENT_LOG: process.env.AXIS_AGENT_LOG ?? 'warn' };
+    const env: NodeJS.ProcessEnv = { ...process.env, AXIS_AGENT_LONG_POLL_SECONDS: '20', AXIS_AGENT_LOG: process.env.AXIS_AGENT_LOG ?? 'warn', ...this.env };
     delete env.AXIS_AGENT_HOME;
     const child = spawn(process.execPath, [AGENT_BIN, '--home', this.home, 'run', '--sync-dir', this.dir], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
