@@ -21,6 +21,7 @@ import { Router } from './http.js';
 import { defaultPolicy, type Policy } from './policy.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerChangeRoutes } from './routes/changes.js';
+import { registerDeltaRoutes } from './routes/delta.js';
 import { registerFileRoutes } from './routes/files.js';
 import { registerOrganizationRoutes } from './routes/organization.js';
 import { registerPersonRoutes } from './routes/person.js';
@@ -155,6 +156,7 @@ export async function createReferenceServer(opts: ReferenceServerOptions): Promi
   registerPersonRoutes(router, ctx);
   registerOrganizationRoutes(router, ctx);
   if (opts.changeFeed !== false) registerChangeRoutes(router, ctx);
+  registerDeltaRoutes(router, ctx);
   registerFileRoutes(router, ctx);
   router.finish();
 

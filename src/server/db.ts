@@ -149,6 +149,16 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX revisions_file ON revisions(file_id);
   `,
+  `
+  -- Extension (delta transfer): librsync signatures of stored contents, computed once.
+  CREATE TABLE signatures (
+    blob TEXT NOT NULL,                   -- SHA-256 of the content the signature describes
+    block_len INTEGER NOT NULL,
+    strong_len INTEGER NOT NULL,
+    sig_blob TEXT NOT NULL,               -- the signature, itself stored in the blob store
+    PRIMARY KEY (blob, block_len, strong_len)
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

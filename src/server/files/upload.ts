@@ -10,8 +10,9 @@ import type { Multipart } from '@fastify/multipart';
 import { BlobTooLargeError, type StoredBlob } from '../blobs.js';
 import type { RootRow } from '../context.js';
 import { nextSeq } from '../db.js';
-import { errors } from '../errors.js';
-import { reqInt, type Fields } from '../http.js';
+import { ApiError, errors } from '../errors.js';
+import { optBool, reqInt, type Fields } from '../http.js';
+import { createPatchStream, rsyncAvailable } from '../../native/librsync.js';
 import { hasExcludedExtension } from '../policy.js';
 import { apiTime, parseApiDatetime } from '../time.js';
 import { personSpaceUsage } from '../views.js';
@@ -83,6 +84,8 @@ interface Prepared {
   modified?: string;
   base?: number;
   limit?: Limit;
+  /** Extension: the file part is a librsync delta against the base revision's content. */
+  delta?: { basisBlob: string; sha256: string };
 }
 
 /** Checks made once the fields before the file part are known, before any byte is stored. */
@@ -96,6 +99,15 @@ function prepare(s: Scope, target: UploadTarget, fields: Fields, filename: strin
     p.name = checkedName(s, raw, 'file');
   } else {
     p.base = reqInt(fields, 'base_revision_id', { min: 1 });
+    if (optBool(fields, 'delta', false)) {
+      const sha = typeof fields.sha256 === 'string' ? fields.sha256.toLowerCase() : '';
+      if (!sha) throw errors.missingParam('sha256');
+      if (!/^[0-9a-f]{64}$/.test(sha)) throw errors.invalidParam('sha256');
+      if (!rsyncAvailable()) throw new ApiError(400, { error: 'delta_unsupported', error_description: 'This server cannot apply deltas; upload the whole file.' });
+      const base = s.ctx.db.prepare(`SELECT blob FROM revisions WHERE id = ? AND file_id = ?`).get(p.base, target.fileId) as { blob: string } | undefined;
+      if (!base) throw errors.invalidParam('base_revision_id');
+      p.delta = { basisBlob: base.blob, sha256: sha };
+    }
     // The policy may have excluded the file's extension since it was created.
     const file = liveFile(s, target.fileId);
     if (hasExcludedExtension(file.name, s.ctx.policyOf(root.company_id).excluded_extensions)) throw errors.invalidExtension();
@@ -126,7 +138,7 @@ function liveFile(s: Scope, fileId: number): NodeView {
 }
 
 /** Writes the node and revision rows for a stored blob (one transaction, all checks repeated). */
-function commit(s: Scope, target: UploadTarget, p: Prepared, blob: StoredBlob): NodeView {
+function commit(s: Scope, target: UploadTarget, p: Prepared, blob: StoredBlob, deltaSize: number | null): NodeView {
   const db = s.ctx.db;
   return db.transaction(() => {
     const now = s.ctx.clock();
@@ -156,9 +168,9 @@ function commit(s: Scope, target: UploadTarget, p: Prepared, blob: StoredBlob): 
     for (const l of uploadLimits(s, root, replacing)) if (blob.size > l.bytes) throw errors.policyError(l.reason);
     const rev = db
       .prepare(
-        `INSERT INTO revisions (file_id, root_id, blob, created, modified, file_size, full_size, delta_size, person_id) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)`,
+        `INSERT INTO revisions (file_id, root_id, blob, created, modified, file_size, full_size, delta_size, person_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(fileId, root.id, blob.sha256, t, p.modified ?? t, blob.size, blob.size, s.access.person.id);
+      .run(fileId, root.id, blob.sha256, t, p.modified ?? t, blob.size, blob.size, deltaSize, s.access.person.id);
     db.prepare(`UPDATE nodes SET revision_id = ?, size = ?, modified = ?, seq = ? WHERE id = ?`).run(Number(rev.lastInsertRowid), blob.size, t, nextSeq(db), fileId);
     return getNode(db, root.id, fileId)!;
   })();
@@ -178,6 +190,7 @@ export async function handleUpload(s: Scope, req: FastifyRequest, target: Upload
   const fields: Fields = {};
   let prepared: Prepared | undefined;
   let stored: StoredBlob | undefined;
+  let deltaSize: number | null = null;
   try {
     const parts = req.parts({ preservePath: true, limits: { fileSize: Number.MAX_SAFE_INTEGER } }) as AsyncIterable<Multipart>;
     for await (const part of parts) {
@@ -200,7 +213,29 @@ export async function handleUpload(s: Scope, req: FastifyRequest, target: Upload
         streamError = err;
       });
       try {
-        stored = await s.ctx.blobs.put(part.file, prepared.limit ? Math.max(0, prepared.limit.bytes) : undefined);
+        const max = prepared.limit ? Math.max(0, prepared.limit.bytes) : undefined;
+        if (prepared.delta) {
+          // Extension: patch the base revision's content with the delta as it arrives; the
+          // result must hash to what the client declared, or nothing is kept.
+          const counted = { bytes: 0 };
+          const patched = part.file
+            .on('data', (c: Buffer) => {
+              counted.bytes += c.length;
+            })
+            .pipe(createPatchStream(s.ctx.blobs.pathOf(prepared.delta.basisBlob)));
+          part.file.on('error', (err) => patched.destroy(err));
+          try {
+            stored = await s.ctx.blobs.put(patched, max);
+          } catch (err) {
+            if (err instanceof BlobTooLargeError) throw err;
+            if (streamError !== undefined) throw err;
+            throw new ApiError(400, { error: 'invalid_delta', error_description: `The delta cannot be applied to revision ${prepared.base}: ${(err as Error).message}` });
+          }
+          deltaSize = counted.bytes;
+          if (stored.sha256 !== prepared.delta.sha256) {
+            throw new ApiError(400, { error: 'delta_mismatch', error_description: `The patched content hashes to ${stored.sha256}, not the declared ${prepared.delta.sha256}; nothing was changed.` });
+          }
+        } else stored = await s.ctx.blobs.put(part.file, max);
       } catch (err) {
         if (err instanceof BlobTooLargeError) throw errors.policyError(prepared.limit?.reason);
         if (streamError !== undefined && err === streamError) throw multipartError(err);
@@ -212,5 +247,5 @@ export async function handleUpload(s: Scope, req: FastifyRequest, target: Upload
     throw multipartError(err);
   }
   if (!stored || !prepared) throw errors.noFileReceived();
-  return commit(s, target, prepared, stored);
+  return commit(s, target, prepared, stored, deltaSize);
 }
