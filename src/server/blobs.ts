@@ -3,6 +3,7 @@
 // blob is either whole or absent; identical content is stored once.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import path from 'node:path';
 
@@ -86,7 +87,13 @@ export class BlobStore {
       await fsp.rename(tmp, dest);
       return { sha256, size };
     } catch (err) {
-      out.destroy();
+      // The file may still be opening: wait for the stream to close before removing it, or
+      // the pending open could re-create it after the removal.
+      if (!out.closed) {
+        const closed = once(out, 'close').catch(() => undefined);
+        out.destroy();
+        await closed;
+      }
       await fsp.rm(tmp, { force: true });
       throw err;
     }
