@@ -9,6 +9,8 @@ import { AxisClient } from '../api/client.js';
 import type { Platform } from '../core/paths.js';
 import { StateStore } from '../engine/store.js';
 import { RootSync } from '../engine/sync.js';
+import { SignatureStore } from '../engine/transfer.js';
+import { rsyncAvailable, rsyncLoadError } from '../native/librsync.js';
 import { loadConfig, tokenStoreFor, type AgentConfig } from './config.js';
 import { homePaths, writeFileAtomic } from './home.js';
 import { CliError, EXIT_AUTH, NOT_LOGGED_IN } from './output.js';
@@ -128,9 +130,14 @@ export class AgentDaemon {
         manualCollisions: this.settings?.manualCollisions ?? true,
       }),
       log: this.o.log,
+      signatures: new SignatureStore(path.join(this.o.home, 'signatures')),
       longPollSeconds: this.o.longPollSeconds,
       pollMs: this.o.pollMs,
     });
+    if (!rsyncAvailable()) {
+      // Said once: the agent still works, with whole-file transfers.
+      this.o.log.warn({ reason: rsyncLoadError() }, 'delta transfers are unavailable (the librsync addon did not load); sending whole files');
+    }
     await this.sync.start();
     this.timer = setInterval(() => void this.tick(), 250);
     await this.tick();

@@ -2,6 +2,7 @@
 // {"roots": [{"id","name","type","path","synced","queued","collisions","warnings",…}], "transfers": […]}
 // (keys fixed by the issue; scripts outside the repo rely on them).
 import type { RootSync } from '../engine/sync.js';
+import { rsyncAvailable, rsyncLoadError } from '../native/librsync.js';
 import type { StateStore } from '../engine/store.js';
 
 export interface RootStatusJson {
@@ -17,6 +18,13 @@ export interface RootStatusJson {
   paused: boolean;
   last_error: string | null;
   last_sync: string | null;
+  /** Payload bytes and transfer kinds since the agent started. */
+  bytes_up: number;
+  bytes_down: number;
+  delta_uploads: number;
+  delta_downloads: number;
+  whole_uploads: number;
+  whole_downloads: number;
 }
 
 export interface AgentStatus {
@@ -24,6 +32,8 @@ export interface AgentStatus {
   pid: number | null;
   updated: string;
   roots: RootStatusJson[];
+  /** Whether delta transfers are possible (the librsync addon loaded), and why not. */
+  delta: { available: boolean; reason: string | null };
   transfers: { root_id: number; path: string; direction: 'up' | 'down'; size: number; started: string }[];
 }
 
@@ -34,6 +44,7 @@ export function buildStatus(store: StateStore, live: { pid: number; engines: Roo
     running: !!live,
     pid: live?.pid ?? null,
     updated: new Date().toISOString(),
+    delta: { available: rsyncAvailable(), reason: rsyncAvailable() ? null : (rsyncLoadError() ?? 'unknown') },
     roots: store.roots().map((r) => {
       const e = engines.get(r.id);
       const open = collisions.filter((c) => c.rootId === r.id).length;
@@ -53,6 +64,12 @@ export function buildStatus(store: StateStore, live: { pid: number; engines: Roo
         paused: r.paused,
         last_error: e?.status.lastError ?? null,
         last_sync: e?.status.lastSync ?? null,
+        bytes_up: e?.counters.bytesUp ?? 0,
+        bytes_down: e?.counters.bytesDown ?? 0,
+        delta_uploads: e?.counters.deltaUploads ?? 0,
+        delta_downloads: e?.counters.deltaDownloads ?? 0,
+        whole_uploads: e?.counters.wholeUploads ?? 0,
+        whole_downloads: e?.counters.wholeDownloads ?? 0,
       };
     }),
     transfers: [...(live?.engines ?? [])].flatMap((e) =>

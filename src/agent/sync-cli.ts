@@ -41,7 +41,7 @@ export async function currentStatus(home: string): Promise<AgentStatus> {
     // no running agent
   }
   const store = openStore(home);
-  if (!store) return { running: false, pid: null, updated: new Date().toISOString(), roots: [], transfers: [] };
+  if (!store) return { running: false, pid: null, updated: new Date().toISOString(), delta: { available: false, reason: 'not running' }, roots: [], transfers: [] };
   try {
     return buildStatus(store, undefined);
   } finally {

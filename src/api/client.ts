@@ -147,6 +147,12 @@ export interface UploadOptions {
   /** Size of a stream source, when known (lets the request carry a Content-Length). */
   size?: number;
   contentType?: string;
+  /**
+   * Extension (delta transfer): the source is a librsync delta against `baseRevisionId`'s
+   * content; the server patches it and refuses the result (400 delta_mismatch) unless it
+   * hashes to `sha256`.
+   */
+  delta?: { sha256: string };
 }
 
 export interface DownloadOptions {
@@ -164,6 +170,8 @@ export class DownloadStream extends PassThrough {
     readonly contentLength: number | undefined,
     /** Content-Range of a 206, when sent. */
     readonly contentRange: string | undefined,
+    /** All response headers (the delta extension's X-Axis-* headers among them). */
+    readonly headers: Readonly<Record<string, string | string[] | undefined>> = {},
   ) {
     super();
   }
@@ -754,6 +762,10 @@ export class AxisClient {
     if (opts.fileId === undefined) fields.push(['name', name]);
     if (opts.baseRevisionId !== undefined) fields.push(['base_revision_id', String(opts.baseRevisionId)]);
     if (opts.modified) fields.push(['modified', toApiDateTime(opts.modified)]);
+    if (opts.delta) {
+      if (opts.fileId === undefined) throw new TypeError('a delta upload needs fileId and baseRevisionId');
+      fields.push(['delta', 'true'], ['sha256', opts.delta.sha256]);
+    }
     let open: () => Readable;
     let size: number | undefined;
     let replayable = true;
@@ -797,6 +809,18 @@ export class AxisClient {
     return this.openStream(path, headers);
   }
 
+  /**
+   * Extension (delta transfer): a librsync delta from revision `baseRevisionId` (whose
+   * content the caller holds) to the current revision (or `revisionId`). The stream's
+   * `headers` say which revision it produces and that revision's SHA-256 and size: verify the
+   * patched result against them. A server without the extension answers 404/400 (AxisApiError).
+   */
+  async downloadDelta(rootId: number, fileId: number, baseRevisionId: number, opts: { revisionId?: number } = {}): Promise<DownloadStream> {
+    const q = new URLSearchParams({ base_revision_id: String(baseRevisionId) });
+    if (opts.revisionId !== undefined) q.set('revision_id', String(opts.revisionId));
+    return this.openStream(`api/2/files/${rootId}/${fileId}/delta?${q.toString()}`, {});
+  }
+
   private async openStream(path: string, extraHeaders: Record<string, string>): Promise<DownloadStream> {
     const endpoint = `GET /${path}`;
     let attempt = 0;
@@ -829,7 +853,7 @@ export class AxisClient {
       const status = response.statusCode;
       if (status === 200 || status === 206) {
         const len = response.headers['content-length'];
-        const out = new DownloadStream(status, len !== undefined && /^\d+$/.test(len) ? Number(len) : undefined, response.headers['content-range']);
+        const out = new DownloadStream(status, len !== undefined && /^\d+$/.test(len) ? Number(len) : undefined, response.headers['content-range'], response.headers);
         stream.on('error', (err) => {
           out.destroy(new NetworkError(`Download from ${this.server.origin} failed: ${err.message}`, { code: (err as RequestError).code, endpoint, cause: err }));
         });

@@ -37,13 +37,15 @@ export interface RemoteApi extends WalkApi {
     folderId: number | null,
     name: string,
     source: string,
-    opts: { modified?: Date; baseRevisionId?: number; fileId?: number },
+    opts: { modified?: Date; baseRevisionId?: number; fileId?: number; delta?: { sha256: string } },
   ): Promise<{ id: number; revision_id: number; sha256?: string | undefined; size: number }>;
   download(rootId: number, fileId: number, opts: { revisionId?: number }): Promise<Readable>;
   createFolder(rootId: number, parentId: number | null, name: string): Promise<{ id: number }>;
   rename(rootId: number, node: NodeRef, name: string, opts?: { baseRevisionId?: number }): Promise<unknown>;
   move(rootId: number, node: NodeRef, toFolderId: number | null, opts?: { baseRevisionId?: number }): Promise<unknown>;
   delete(rootId: number, node: NodeRef, opts?: { baseRevisionId?: number }): Promise<void>;
+  /** Extension (delta transfer): the delta from a base revision to the current one. */
+  downloadDelta?(rootId: number, fileId: number, baseRevisionId: number, opts: { revisionId?: number }): Promise<Readable>;
 }
 
 /** The API error code of an error from the client (AxisApiError.code), if any. */

@@ -1,0 +1,226 @@
+// Transfers with deltas (issue "Delta transfers"): the agent keeps the librsync signature of
+// each file's synced base (made while it uploads or downloads that version), so an upload sends
+// only a delta against the base the server holds, and a download asks the server for the delta
+// from the base revision the agent has. Deltas are used where they pay (size thresholds, base
+// present and unmodified, the addon loaded); whole files otherwise. Every result is verified
+// by SHA-256 before it becomes visible (the server checks uploads; the agent checks downloads
+// before the atomic rename).
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { deltaBlockLen, deltaWorthwhile } from '../core/delta.js';
+import { createDeltaStream, createPatchStream, createSignatureStream, rsyncAvailable } from '../native/librsync.js';
+import { apiErrorCode } from './remote.js';
+
+/** Signatures of synced bases: <dir>/<rootId>/<remoteId>-<revisionId>.sig (only the newest kept). */
+export class SignatureStore {
+  constructor(readonly dir: string) {}
+
+  private file(rootId: number, remoteId: number, revisionId: number): string {
+    return path.join(this.dir, String(rootId), `${remoteId}-${revisionId}.sig`);
+  }
+
+  async get(rootId: number, remoteId: number, revisionId: number): Promise<Buffer | undefined> {
+    try {
+      return await fsp.readFile(this.file(rootId, remoteId, revisionId));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A temp path in the store's folder (same file system, so put() is a rename). */
+  async tempPath(rootId: number): Promise<string> {
+    const d = path.join(this.dir, String(rootId));
+    await fsp.mkdir(d, { recursive: true });
+    return path.join(d, `.tmp-${randomBytes(6).toString('hex')}`);
+  }
+
+  /** Keeps `tmp` as the signature of (remoteId, revisionId) and drops older ones of the file. */
+  async put(rootId: number, remoteId: number, revisionId: number, tmp: string): Promise<void> {
+    const target = this.file(rootId, remoteId, revisionId);
+    await fsp.rename(tmp, target);
+    const d = path.dirname(target);
+    for (const name of await fsp.readdir(d)) {
+      if (name.startsWith(`${remoteId}-`) && name !== path.basename(target)) await fsp.rm(path.join(d, name), { force: true });
+    }
+  }
+}
+
+export interface TransferCounters {
+  bytesUp: number;
+  bytesDown: number;
+  deltaUploads: number;
+  deltaDownloads: number;
+  wholeUploads: number;
+  wholeDownloads: number;
+}
+
+export function newCounters(): TransferCounters {
+  return { bytesUp: 0, bytesDown: 0, deltaUploads: 0, deltaDownloads: 0, wholeUploads: 0, wholeDownloads: 0 };
+}
+
+/** Counts bytes passing through (a Transform: it does not start the flow by itself). */
+export function counter(onBytes: (n: number) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      onBytes(chunk.length);
+      cb(null, chunk);
+    },
+  });
+}
+
+function sigStream(size: number) {
+  return createSignatureStream({ fileSize: size, blockLen: deltaBlockLen(size) });
+}
+
+export interface DeltaUploadApi {
+  upload(
+    rootId: number,
+    folderId: number | null,
+    name: string,
+    source: string,
+    opts: { modified?: Date; baseRevisionId?: number; fileId?: number; delta?: { sha256: string } },
+  ): Promise<{ id: number; revision_id: number; sha256?: string | undefined; size: number }>;
+}
+
+export class FileChangedError extends Error {}
+
+/**
+ * Uploads a new revision of `fileId` from `abs` as a delta against `baseRevisionId` when the
+ * agent has that base's signature; returns undefined when a delta cannot be used (the caller
+ * then uploads the whole file). The delta and the new signature are made in one read.
+ */
+export async function tryDeltaUpload(
+  api: DeltaUploadApi,
+  sigs: SignatureStore,
+  counters: TransferCounters,
+  a: { rootId: number; fileId: number; baseRevisionId: number; baseSize: number; abs: string; name: string; size: number; sha256: string; modified: Date },
+): Promise<{ id: number; revision_id: number; sha256?: string; size: number } | undefined> {
+  if (!rsyncAvailable() || !deltaWorthwhile(a.size, a.baseSize)) return undefined;
+  const sig = await sigs.get(a.rootId, a.fileId, a.baseRevisionId);
+  if (!sig) return undefined;
+  const deltaTmp = await sigs.tempPath(a.rootId);
+  const newSigTmp = await sigs.tempPath(a.rootId);
+  try {
+    const hash = createHash('sha256');
+    const src = createReadStream(a.abs, { highWaterMark: 1 << 20 });
+    const toDelta = new PassThrough({ highWaterMark: 1 << 20 });
+    const toSig = new PassThrough({ highWaterMark: 1 << 20 });
+    src.on('data', (c: string | Buffer) => {
+      hash.update(c);
+    });
+    src.pipe(toDelta);
+    src.pipe(toSig);
+    src.on('error', (err) => {
+      toDelta.destroy(err);
+      toSig.destroy(err);
+    });
+    await Promise.all([pipeline(toDelta, createDeltaStream(sig), createWriteStream(deltaTmp)), pipeline(toSig, sigStream(a.size), createWriteStream(newSigTmp))]);
+    if (hash.digest('hex') !== a.sha256) throw new FileChangedError(`${a.name} changed while its delta was computed`);
+    const deltaSize = (await fsp.stat(deltaTmp)).size;
+    if (deltaSize > a.size * 0.8) return undefined;
+    let file;
+    try {
+      file = await api.upload(a.rootId, null, a.name, deltaTmp, { fileId: a.fileId, baseRevisionId: a.baseRevisionId, modified: a.modified, delta: { sha256: a.sha256 } });
+    } catch (err) {
+      const code = apiErrorCode(err);
+      if (code === 'delta_unsupported' || code === 'invalid_delta' || code === 'delta_mismatch' || code === 'invalid_request') return undefined;
+      throw err;
+    }
+    counters.bytesUp += deltaSize;
+    counters.deltaUploads++;
+    await sigs.put(a.rootId, a.fileId, file.revision_id, newSigTmp);
+    return file;
+  } finally {
+    await fsp.rm(deltaTmp, { force: true });
+    await fsp.rm(newSigTmp, { force: true });
+  }
+}
+
+/** After a whole-file upload: the signature of what was uploaded (if the file still hashes the same). */
+export async function rememberUploaded(sigs: SignatureStore, a: { rootId: number; fileId: number; revisionId: number; abs: string; size: number; sha256: string }): Promise<void> {
+  if (!rsyncAvailable() || a.size < 1 || !deltaWorthwhile(a.size, a.size)) return;
+  const tmp = await sigs.tempPath(a.rootId);
+  try {
+    const hash = createHash('sha256');
+    const src = createReadStream(a.abs, { highWaterMark: 1 << 20 });
+    src.on('data', (c: string | Buffer) => {
+      hash.update(c);
+    });
+    await pipeline(src, sigStream(a.size), createWriteStream(tmp));
+    if (hash.digest('hex') === a.sha256) await sigs.put(a.rootId, a.fileId, a.revisionId, tmp);
+  } finally {
+    await fsp.rm(tmp, { force: true });
+  }
+}
+
+export interface DeltaDownloadApi {
+  downloadDelta(rootId: number, fileId: number, baseRevisionId: number, opts: { revisionId?: number }): Promise<Readable & { headers?: Readonly<Record<string, unknown>> }>;
+}
+
+/**
+ * The new content of a download as a stream: patched from the local base at `basisAbs` with a
+ * server-computed delta when possible (undefined otherwise). Signature of the result is
+ * written alongside; call `commit` once the result is verified and renamed into place.
+ */
+export async function tryDeltaDownload(
+  api: Partial<DeltaDownloadApi>,
+  counters: TransferCounters,
+  a: { rootId: number; fileId: number; baseRevisionId: number; revisionId: number; basisAbs: string; baseSize: number; size: number },
+): Promise<Readable | undefined> {
+  if (!api.downloadDelta || !rsyncAvailable() || !deltaWorthwhile(a.size, a.baseSize)) return undefined;
+  let body;
+  try {
+    body = await api.downloadDelta(a.rootId, a.fileId, a.baseRevisionId, { revisionId: a.revisionId });
+  } catch (err) {
+    const code = apiErrorCode(err);
+    if (code === 'delta_unsupported' || code === 'not_found' || code === 'invalid_request') return undefined;
+    throw err;
+  }
+  counters.deltaDownloads++;
+  const count = counter((n) => (counters.bytesDown += n));
+  const patch = createPatchStream(a.basisAbs);
+  body.on('error', (err) => patch.destroy(err));
+  count.on('error', (err) => patch.destroy(err));
+  return body.pipe(count).pipe(patch);
+}
+
+/**
+ * Tees `content` (of a file of `size` bytes) into a signature written to the store's temp
+ * folder; returns the stream to consume and a function that keeps the signature for
+ * (fileId, revisionId) once the content was verified and committed.
+ */
+export async function withSignature(
+  sigs: SignatureStore,
+  a: { rootId: number; fileId: number; revisionId: number; size: number },
+  content: Readable,
+): Promise<{ stream: Readable; keep: () => Promise<void>; discard: () => Promise<void> }> {
+  if (!rsyncAvailable() || !deltaWorthwhile(a.size, a.size)) return { stream: content, keep: async () => undefined, discard: async () => undefined };
+  const tmp = await sigs.tempPath(a.rootId);
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  const toSig = new PassThrough({ highWaterMark: 1 << 20 });
+  content.pipe(out);
+  content.pipe(toSig);
+  content.on('error', (err) => {
+    out.destroy(err);
+    toSig.destroy(err);
+  });
+  const sigDone = pipeline(toSig, sigStream(a.size), createWriteStream(tmp)).then(
+    () => true,
+    () => false,
+  );
+  return {
+    stream: out,
+    keep: async () => {
+      if (await sigDone) await sigs.put(a.rootId, a.fileId, a.revisionId, tmp);
+      await fsp.rm(tmp, { force: true });
+    },
+    discard: async () => {
+      toSig.destroy();
+      await sigDone;
+      await fsp.rm(tmp, { force: true });
+    },
+  };
+}
