@@ -10,6 +10,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import { EventEmitter } from 'node:events';
 import { promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { syncedChange, type CollisionOp, type Operation, type OpOutcome } from '../core/operations.js';
 import { baseName, ignoreReason, joinPath, parentPath, uniqueCollisionCopyName, type Platform } from '../core/paths.js';
@@ -18,6 +19,7 @@ import { planRoot, type PlanPolicy } from './plan.js';
 import { ConfinementError, fileId, resolveInside, scanTree, TEMP_PREFIX, writeFileAtomic } from './localfs.js';
 import { apiErrorCode, type RemoteApi } from './remote.js';
 import { RemoteWalker } from './remote-walk.js';
+import { counter, FileChangedError, newCounters, rememberUploaded, tryDeltaDownload, tryDeltaUpload, withSignature, type SignatureStore } from './transfer.js';
 import type { RootRecord, StateStore } from './store.js';
 
 export interface RootSyncOptions {
@@ -39,6 +41,8 @@ export interface RootSyncOptions {
   rescanMs?: number;
   /** Debounce of watcher events. */
   debounceMs?: number;
+  /** Signatures of synced bases, for delta transfers (none: whole files only). */
+  signatures?: SignatureStore;
 }
 
 export interface TransferInfo {
@@ -73,14 +77,19 @@ export class RootSync extends EventEmitter {
   private dirty = true;
   private debounce: NodeJS.Timeout | undefined;
   private rescanTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   private pollAbort = new AbortController();
   private loopDone: Promise<void> = Promise.resolve();
   private pollDone: Promise<void> = Promise.resolve();
   private idleWaiters: (() => void)[] = [];
+  /** Operations ("type path") whose last attempt was skipped or refused as stale (see runOne). */
+  private readonly replanned = new Set<string>();
   /** Whether the server has the change feed extension (undefined: not known yet). */
   private feedSupported: boolean | undefined;
   private walker: RemoteWalker | undefined;
   readonly transfers = new Map<string, TransferInfo>();
+  /** Payload bytes moved and how (whole files or deltas), since start. */
+  readonly counters = newCounters();
   status: RootStatus;
 
   constructor(opts: RootSyncOptions) {
@@ -126,6 +135,7 @@ export class RootSync extends EventEmitter {
     this.stopped = true;
     this.pollAbort.abort();
     clearInterval(this.rescanTimer);
+    clearTimeout(this.retryTimer);
     clearTimeout(this.debounce);
     this.wakeUp?.();
     await this.watcher?.close();
@@ -231,6 +241,10 @@ export class RootSync extends EventEmitter {
     };
     const policy: PlanPolicy = { ...this.o.policy(), platform: this.platform, caseInsensitive: this.caseInsensitive };
     const ops = planRoot(trees, policy);
+    // A failure recorded for a path that has nothing planned any more (the world moved on) is
+    // not retried: forget it, so no stale "retrying" warning stays behind.
+    const planned = new Set(ops.filter((o) => !PASSIVE.has(o.type)).map(opPath));
+    for (const p of this.o.store.backoffs(this.rootId).keys()) if (!planned.has(p)) this.o.store.clearFailure(this.rootId, p);
     const warnings = ops.filter((o) => o.type === 'warning');
     const rejected = this.o.store.remoteTree(this.rootId).rejected;
     this.o.store.setWarnings(this.rootId, [
@@ -242,6 +256,7 @@ export class RootSync extends EventEmitter {
     const now = this.now();
     const backoffs = this.o.store.backoffs(this.rootId);
     const todo: Operation[] = [];
+    let retryAt = Number.POSITIVE_INFINITY;
     for (const op of ops) {
       if (PASSIVE.has(op.type)) continue;
       if (op.type === 'collision' && op.mode === 'manual') {
@@ -250,9 +265,16 @@ export class RootSync extends EventEmitter {
         continue;
       }
       const b = backoffs.get(opPath(op));
-      if (b && b.nextTry > now.getTime()) continue;
+      if (b && b.nextTry > now.getTime()) {
+        retryAt = Math.min(retryAt, b.nextTry);
+        continue;
+      }
       todo.push(op);
     }
+    // Postponed operations: wake up when the first may be retried (else nothing would, once
+    // the folder and the server fall quiet).
+    clearTimeout(this.retryTimer);
+    if (retryAt !== Number.POSITIVE_INFINITY) this.retryTimer = setTimeout(() => this.poke(), Math.max(0, retryAt - now.getTime()));
     this.o.store.closeStaleCollisions(this.rootId, colliding, now);
     this.status.queued = todo.length;
     if (todo.length === 0) return 0;
@@ -270,6 +292,7 @@ export class RootSync extends EventEmitter {
 
   private async runOne(op: Operation, trees: Trees): Promise<void> {
     const p = opPath(op);
+    const opKey = `${op.type} ${p}`;
     try {
       const outcome = await this.execute(op, trees);
       let change = syncedChange(op, outcome);
@@ -278,16 +301,19 @@ export class RootSync extends EventEmitter {
         change = { ...change, entry: { ...change.entry, sha256: outcome.sha256, size: outcome.uploadedSize ?? change.entry.size } };
       }
       this.o.store.applySyncedChange(this.rootId, change, () => this.o.store.clearFailure(this.rootId, p));
+      this.replanned.delete(opKey);
       this.o.store.activity(this.rootId, op.type, p);
       this.emit('operation', op);
     } catch (err) {
-      if (err instanceof Skip) {
-        this.o.log.debug({ op: op.type, path: p, why: err.message }, 'operation skipped; re-planning');
-        return;
-      }
+      // A skip or a stale refusal re-plans at once the first time (the trees were just behind).
+      // When the same operation meets it again, something the trees cannot show is in the way
+      // (a named pipe where a file should go, a server node we do not list): back off like a
+      // failure, else the engine would re-plan the same operation in a hot loop forever.
       const code = apiErrorCode(err);
-      if (code && STALE_CODES.has(code)) {
-        this.o.log.debug({ op: op.type, path: p, code }, 'server state moved on; re-planning');
+      const stale = err instanceof Skip || (code !== undefined && STALE_CODES.has(code));
+      if (stale && !this.replanned.has(opKey)) {
+        this.replanned.add(opKey);
+        this.o.log.debug({ op: op.type, path: p, why: err instanceof Skip ? err.message : code }, 'operation skipped; re-planning');
         return;
       }
       const msg = err instanceof ConfinementError ? err.message : `${(err as Error).message}`;
@@ -408,10 +434,38 @@ export class RootSync extends EventEmitter {
         const key = `up:${op.localPath}`;
         this.transfers.set(key, { rootId, path: op.localPath, direction: 'up', size: op.expectLocal.size, started: this.now().toISOString() });
         try {
+          const sigs = this.o.signatures;
+          const base = op.synced.replaces !== null ? trees.synced.get(op.synced.replaces) : undefined;
+          if (sigs && op.remoteId !== null && op.baseRevisionId !== null && base?.revisionId === op.baseRevisionId) {
+            try {
+              const viaDelta = await tryDeltaUpload(api, sigs, this.counters, {
+                rootId,
+                fileId: op.remoteId,
+                baseRevisionId: op.baseRevisionId,
+                baseSize: base.size,
+                abs,
+                name: op.name,
+                size: op.expectLocal.size,
+                sha256: op.expectLocal.sha256,
+                modified: new Date(op.expectLocal.mtime),
+              });
+              if (viaDelta) return { remoteId: viaDelta.id, revisionId: viaDelta.revision_id, sha256: viaDelta.sha256 ?? undefined, uploadedSize: viaDelta.size };
+            } catch (err) {
+              if (err instanceof FileChangedError) throw new Skip(err.message);
+              throw err;
+            }
+          }
           const file = await api.upload(rootId, op.remoteParentId, op.name, abs, {
             modified: new Date(op.expectLocal.mtime),
             ...(op.remoteId !== null ? { fileId: op.remoteId, baseRevisionId: op.baseRevisionId ?? undefined } : {}),
           });
+          this.counters.bytesUp += op.expectLocal.size;
+          this.counters.wholeUploads++;
+          if (sigs) {
+            await rememberUploaded(sigs, { rootId, fileId: file.id, revisionId: file.revision_id, abs, size: file.size, sha256: file.sha256 ?? op.expectLocal.sha256 }).catch((err: unknown) =>
+              this.o.log.debug({ err }, 'could not keep the signature of an uploaded file'),
+            );
+          }
           return { remoteId: file.id, revisionId: file.revision_id, sha256: file.sha256 ?? undefined, uploadedSize: file.size };
         } finally {
           this.transfers.delete(key);
@@ -422,8 +476,33 @@ export class RootSync extends EventEmitter {
         await this.expectUnchanged(op.localPath, op.expectLocal, scanned);
         const key = `down:${op.localPath}`;
         this.transfers.set(key, { rootId, path: op.localPath, direction: 'down', size: op.size, started: this.now().toISOString() });
+        const sigs = this.o.signatures;
+        let signature: Awaited<ReturnType<typeof withSignature>> | undefined;
         try {
-          const body = await api.download(rootId, op.remoteId, { revisionId: op.revisionId });
+          const base = op.synced.replaces !== null ? trees.synced.get(op.synced.replaces) : undefined;
+          let body: Readable | undefined;
+          if (op.expectLocal && base && base.revisionId !== null && base.remoteId === op.remoteId && op.expectLocal.sha256 === base.sha256) {
+            body = await tryDeltaDownload(api, this.counters, {
+              rootId,
+              fileId: op.remoteId,
+              baseRevisionId: base.revisionId,
+              revisionId: op.revisionId,
+              basisAbs: await resolveInside(this.rootDir, op.localPath),
+              baseSize: base.size,
+              size: op.size,
+            });
+          }
+          if (!body) {
+            const whole = await api.download(rootId, op.remoteId, { revisionId: op.revisionId });
+            this.counters.wholeDownloads++;
+            const count = counter((n) => (this.counters.bytesDown += n));
+            whole.on('error', (err) => count.destroy(err));
+            body = whole.pipe(count);
+          }
+          if (sigs) {
+            signature = await withSignature(sigs, { rootId, fileId: op.remoteId, revisionId: op.revisionId, size: op.size }, body);
+            body = signature.stream;
+          }
           const remote = trees.remote.get(op.remotePath);
           const mtimeMs = remote?.modified ? Date.parse(`${remote.modified}Z`) : undefined;
           const res = await writeFileAtomic(this.rootDir, op.localPath, body, {
@@ -433,8 +512,11 @@ export class RootSync extends EventEmitter {
               await this.expectUnchanged(op.localPath, op.expectLocal, scanned);
             },
           });
+          await signature?.keep().catch(() => undefined);
+          signature = undefined;
           return { localFileId: fileId(res.stat), mtime: Math.trunc(res.stat.mtimeMs), sha256: res.sha256 };
         } finally {
+          await signature?.discard().catch(() => undefined);
           this.transfers.delete(key);
         }
       }
