@@ -23,6 +23,7 @@ import { registerAuthRoutes } from './routes/auth.js';
 import { registerChangeRoutes } from './routes/changes.js';
 import { registerDeltaRoutes } from './routes/delta.js';
 import { registerFileRoutes } from './routes/files.js';
+import { registerMachineRoutes } from './routes/machines.js';
 import { registerOrganizationRoutes } from './routes/organization.js';
 import { registerPersonRoutes } from './routes/person.js';
 import { registerV1Routes } from './routes/v1.js';
@@ -155,6 +156,7 @@ export async function createReferenceServer(opts: ReferenceServerOptions): Promi
   registerV1Routes(router, ctx);
   registerPersonRoutes(router, ctx);
   registerOrganizationRoutes(router, ctx);
+  registerMachineRoutes(router, ctx);
   if (opts.changeFeed !== false) registerChangeRoutes(router, ctx);
   registerDeltaRoutes(router, ctx);
   registerFileRoutes(router, ctx);

@@ -159,6 +159,85 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (blob, block_len, strong_len)
   );
   `,
+  // Machines (documented machine object + registration/credential extension), their health
+  // reports and the agent command channel (see src/server/machines.ts).
+  `
+  CREATE TABLE machines (
+    id INTEGER PRIMARY KEY,
+    guid TEXT NOT NULL UNIQUE,            -- lower-case UUID chosen by the agent
+    person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+    company_id INTEGER NOT NULL REFERENCES organizations(id),  -- the owner's organization
+    dns_name TEXT NOT NULL DEFAULT '',
+    nickname TEXT,
+    last_login TEXT,
+    last_disconnect TEXT,
+    security_key_hash TEXT,               -- SHA-256 hex of the security key (the key is shown once)
+    key_revoked INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL,
+    os_type TEXT NOT NULL,
+    os_version TEXT NOT NULL DEFAULT '',
+    agent_version TEXT,
+    locked INTEGER NOT NULL DEFAULT 0,
+    bandwidth_throttle INTEGER,
+    throttle_exception_days TEXT,         -- 'weekdays' | 'weekends' | NULL
+    throttle_exception_dow TEXT,          -- JSON list of integers, 0=Monday
+    throttle_exception_start TEXT,
+    throttle_exception_end TEXT,
+    throttle_exception_throttle INTEGER,
+    throttled INTEGER NOT NULL DEFAULT 0,
+    policy_id INTEGER,
+    machine_type TEXT NOT NULL DEFAULT 'agent',
+    health_report_period_minutes INTEGER,
+    health_report_period_minutes_min INTEGER,
+    health_report_period_minutes_max INTEGER,
+    manual_collisions INTEGER NOT NULL DEFAULT 1
+  );
+  CREATE INDEX machines_company ON machines(company_id);
+  CREATE INDEX machines_person ON machines(person_id);
+
+  -- A machine belongs to its owner's organization, also after the owner moves; its agent is
+  -- told to refresh its policy (picked up at its next command poll).
+  CREATE TRIGGER persons_company_to_machines AFTER UPDATE OF company_id ON persons
+  WHEN NEW.company_id IS NOT OLD.company_id
+  BEGIN
+    UPDATE machines SET company_id = NEW.company_id WHERE person_id = NEW.id;
+    INSERT INTO machine_commands (machine_id, type, params, created)
+      SELECT m.id, 'refresh_policy', '{"reason":"owner_moved"}', strftime('%Y-%m-%dT%H:%M:%S', 'now') FROM machines m
+      WHERE m.person_id = NEW.id
+        AND NOT EXISTS (SELECT 1 FROM machine_commands c WHERE c.machine_id = m.id AND c.type = 'refresh_policy' AND c.status = 'pending');
+  END;
+
+  -- Token families (tokens.family) issued by the machine grant: marks those tokens, and the
+  -- ones refreshed from them, as the machine's.
+  CREATE TABLE machine_token_families (
+    family TEXT PRIMARY KEY,
+    machine_id INTEGER NOT NULL REFERENCES machines(id) ON DELETE CASCADE
+  );
+  CREATE INDEX machine_token_families_machine ON machine_token_families(machine_id);
+
+  CREATE TABLE machine_health (
+    id INTEGER PRIMARY KEY,
+    machine_id INTEGER NOT NULL REFERENCES machines(id) ON DELETE CASCADE,
+    created TEXT NOT NULL,
+    report TEXT NOT NULL                  -- JSON {subscriptions, synced, transfers}
+  );
+  CREATE INDEX machine_health_machine ON machine_health(machine_id, id);
+
+  CREATE TABLE machine_commands (
+    id INTEGER PRIMARY KEY,
+    machine_id INTEGER NOT NULL REFERENCES machines(id) ON DELETE CASCADE,
+    type TEXT NOT NULL,
+    params TEXT NOT NULL,                 -- JSON object
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'ok', 'error')),
+    created TEXT NOT NULL,
+    created_by INTEGER,                   -- person id; NULL = the server (automatic refresh_policy)
+    delivered TEXT,
+    completed TEXT,
+    result TEXT,                          -- JSON value reported with status ok
+    error TEXT                            -- message reported with status error
+  );
+  CREATE INDEX machine_commands_machine ON machine_commands(machine_id, status, id);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

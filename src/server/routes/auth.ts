@@ -7,6 +7,7 @@ import type { PersonRow, ServerContext } from '../context.js';
 import { hashPassword, personById, personByLogin, revokeToken, sha256Hex, storeToken, verifyPassword } from '../credentials.js';
 import { ApiError } from '../errors.js';
 import { fieldsOf, MAX_FIELD_LENGTH, OK, optString, reqString, type Fields, type Router } from '../http.js';
+import { machineGrant } from '../machines.js';
 import { tokenLifetimeDays } from '../policy.js';
 import { checkCode, deliverCode, type TwoStepMode } from '../twostep.js';
 
@@ -173,6 +174,12 @@ export function registerAuthRoutes(r: Router, ctx: ServerContext): void {
         if (rotated.changes !== 1) throw invalid();
         return issueTokens(ctx, person, row.family ?? undefined);
       })();
+    }
+
+    // EXTENSION: a registered machine logs in with its guid and security key (machines.ts).
+    if (grant === 'machine') {
+      const { person, family } = machineGrant(ctx, f);
+      return issueTokens(ctx, person, family);
     }
 
     throw oauthError(400, 'unsupported_grant_type', `Unsupported grant type: ${grant}`);

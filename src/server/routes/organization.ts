@@ -5,6 +5,7 @@ import { createOrganization } from '../accounts.js';
 import type { OrganizationRow, PersonRow, RootRow, ServerContext } from '../context.js';
 import { errors } from '../errors.js';
 import { fieldsOf, optBool, optInt, optString, pathId, type Fields, type Router } from '../http.js';
+import { enqueuePolicyRefresh, refreshAfterOrganizationUpdate } from '../machines.js';
 import type { Policy } from '../policy.js';
 import { apiTime, parseApiDatetime } from '../time.js';
 import { conflict, optEmail, optNullableInt, optText, reqEmail, reqText } from '../validate.js';
@@ -308,6 +309,7 @@ export function registerOrganizationRoutes(r: Router, ctx: ServerContext): void 
     if (!me.system_admin && 'trial_until' in cols) throw errors.forbidden();
     assertUnique(ctx, cols, org.id);
     updateColumns(ctx, org.id, cols);
+    refreshAfterOrganizationUpdate(ctx, org.id, Object.keys(cols));
     return reload(org.id);
   });
 
@@ -316,6 +318,7 @@ export function registerOrganizationRoutes(r: Router, ctx: ServerContext): void 
     const changes = readPolicyFields(fieldsOf(req));
     assertPolicyChangesAllowed(me, changes);
     writePolicy(ctx, org.id, changes);
+    if (Object.keys(changes).length) enqueuePolicyRefresh(ctx, { companyId: org.id }, 'policy_update');
     return reload(org.id);
   });
 
