@@ -1,9 +1,17 @@
 // The account verbs of the agent CLI: login, logout, whoami.
+//
+// Machine credentials (extension): after the user's password login succeeds, the agent
+// registers this machine (POST /api/2/machine/register), logs in as the machine (grant_type
+// machine) and revokes the user's own session. From then on it holds only the machine's
+// tokens and security key (SecretStore "tokens" and "machine"); when the machine's session
+// ends, the client logs in again with the key. Servers without machine registration (404):
+// the user's tokens are kept, as before.
 import { AxisClient, type Tokens } from '../api/client.js';
 import { AuthError, AxisApiError, type TwoStepMode } from '../api/errors.js';
 import { normalizeFingerprint } from '../api/tls.js';
 import { loadConfig, saveConfig, TOKENS_SECRET, tokensFromJson, tokensToJson, tokenStoreFor, type AgentConfig } from './config.js';
 import { ensureHome, homePaths, type HomePaths } from './home.js';
+import { loadMachineSecret, MACHINE_GUID_ENV, MACHINE_SECRET, machineCredentialsFor, machineIdentity, saveMachineSecret, type StoredMachine } from './machine.js';
 import { CliError, EXIT_AUTH, EXIT_ERROR, EXIT_OK, NOT_LOGGED_IN } from './output.js';
 import type { Prompter } from './prompt.js';
 import { FileSecretStore, type SecretStore } from './secrets.js';
@@ -16,6 +24,10 @@ export interface CliContext {
   userAgent: string;
   /** The server the current command talks to, for error messages. */
   server?: string;
+  /** The agent's version (registered as the machine's agent_version). */
+  version?: string;
+  /** Environment (AXIS_MACHINE_GUID). Default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export const MAX_CODE_TRIES = 3;
@@ -151,20 +163,31 @@ export async function login(ctx: CliContext, opts: LoginOptions): Promise<number
     }
 
     const person = await client.person();
+    const userTokens = await client.currentTokens();
+    if (!userTokens) throw new AuthError('not_logged_in', 'login returned no tokens');
+
+    await ensureHome(paths.dir);
+    const machine = await registerMachine(ctx, client, paths.dir, server);
+    if (machine) {
+      // From now on the agent is the machine: the user's session is not needed any more.
+      await client.revokeTokens(userTokens).catch(() => undefined);
+    }
     const t = await client.currentTokens();
     if (!t) throw new AuthError('not_logged_in', 'login returned no tokens');
 
-    await ensureHome(paths.dir);
     const config: AgentConfig = {
       version: 1,
       server,
       fingerprint: fingerprint ?? null,
       username,
       account: { id: person.id, email: person.email, display_name: person.display_name },
+      machine: machine ? { id: machine.machineId, guid: machine.guid } : undefined,
     };
     const secrets = secretsOf(paths);
     await secrets.withLock(async () => {
       await secrets.set(TOKENS_SECRET, tokensToJson(t));
+      if (machine) await saveMachineSecret(secrets, machine);
+      else await secrets.delete(MACHINE_SECRET);
       await saveConfig(paths.config, config);
     });
     ctx.stdout.write(`Logged in to ${server} as ${person.display_name} <${person.email}>.\n`);
@@ -174,20 +197,54 @@ export async function login(ctx: CliContext, opts: LoginOptions): Promise<number
   }
 }
 
-async function loggedIn(paths: HomePaths): Promise<{ config: AgentConfig; secrets: SecretStore; tokens: Tokens } | undefined> {
+/**
+ * Registers this machine with the user's session and logs in as it (the client then holds
+ * the machine's tokens). undefined when the server has no machine registration (404/405).
+ * A guid the server gives to another account (409) is the cloned-image case: this install
+ * takes a new install id (so a new guid) once, unless AXIS_MACHINE_GUID fixes the guid.
+ */
+async function registerMachine(ctx: CliContext, client: AxisClient, home: string, server: string): Promise<StoredMachine | undefined> {
+  const opts = { env: ctx.env ?? process.env, agentVersion: ctx.version ?? '0.0.0' };
+  let identity = await machineIdentity(home, opts);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const reg = await client.registerMachine(identity);
+      await client.loginMachine(identity.guid, reg.security_key);
+      return { guid: identity.guid, machineId: reg.machine.id, securityKey: reg.security_key, server };
+    } catch (err) {
+      if (!(err instanceof AxisApiError)) throw err;
+      if ((err.status === 404 || err.status === 405) && err.endpoint.includes('/machine/register')) return undefined;
+      if (err.status === 409 && identity.source !== 'override' && attempt === 0) {
+        identity = await machineIdentity(home, opts, true);
+        continue;
+      }
+      if (err.status === 409) {
+        throw new CliError(`The machine id ${identity.guid} (${MACHINE_GUID_ENV}) is registered to another account on ${server}; use another id.`, EXIT_AUTH);
+      }
+      if (err.status === 403) throw new CliError('This machine is locked by an administrator of your organization; ask them to unlock it.', EXIT_AUTH);
+      throw err;
+    }
+  }
+}
+
+async function loggedIn(paths: HomePaths): Promise<{ config: AgentConfig; secrets: SecretStore; tokens: Tokens | undefined; machine: StoredMachine | undefined } | undefined> {
   const config = await loadConfig(paths.config);
   if (!config) return undefined;
   const secrets = secretsOf(paths);
   const tokens = tokensFromJson(await secrets.get(TOKENS_SECRET));
-  if (!tokens) return undefined;
-  return { config, secrets, tokens };
+  const stored = await loadMachineSecret(secrets);
+  const machine = stored && stored.server === config.server ? stored : undefined;
+  if (!tokens && !machine) return undefined;
+  return { config, secrets, tokens, machine };
 }
 
 export async function logout(ctx: CliContext): Promise<number> {
   const paths = homePaths(ctx.home);
   const session = await loggedIn(paths);
   if (!session) {
-    await secretsOf(paths).delete(TOKENS_SECRET);
+    const secrets = secretsOf(paths);
+    await secrets.delete(TOKENS_SECRET);
+    await secrets.delete(MACHINE_SECRET);
     ctx.stdout.write('Not logged in.\n');
     return EXIT_OK;
   }
@@ -198,10 +255,17 @@ export async function logout(ctx: CliContext): Promise<number> {
     keepAlive: false,
     userAgent: ctx.userAgent,
     tokens: tokenStoreFor(session.secrets),
+    machine: machineCredentialsFor(session.secrets, session.config.server),
     timeouts: { connectMs: 5_000, responseMs: 10_000, idleMs: 10_000 },
     retry: { limit: 0 },
   });
   try {
+    // The machine's key is forgotten here, so it is revoked on the server too (with its sessions).
+    if (session.machine) {
+      await client.revokeMachine(session.machine.machineId).catch((err: unknown) => {
+        if (!(err instanceof AxisApiError && err.status === 404)) throw err;
+      });
+    }
     await client.revoke();
   } catch (err) {
     const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
@@ -209,6 +273,7 @@ export async function logout(ctx: CliContext): Promise<number> {
   } finally {
     client.close();
     await session.secrets.delete(TOKENS_SECRET);
+    await session.secrets.delete(MACHINE_SECRET);
   }
   ctx.stdout.write(`Logged out of ${session.config.server}.\n`);
   return EXIT_OK;
@@ -226,19 +291,24 @@ export async function whoami(ctx: CliContext, opts: { json?: boolean }): Promise
     userAgent: ctx.userAgent,
     retry: CLI_RETRY,
     tokens: tokenStoreFor(session.secrets),
+    machine: machineCredentialsFor(session.secrets, session.config.server),
   });
   try {
     const person = await client.person();
     const roots = person.roots.map((r) => ({ id: r.id, name: r.name, type: r.type }));
+    const machine = session.machine ? { id: session.machine.machineId, guid: session.machine.guid } : null;
     if (opts.json) {
       const out = {
         server: session.config.server,
         person: { id: person.id, email: person.email, display_name: person.display_name, username: person.username },
         roots,
+        machine,
       };
       ctx.stdout.write(`${JSON.stringify(out)}\n`);
     } else {
-      const lines = [`Server:  ${session.config.server}`, `Account: ${person.display_name} <${person.email}> (id ${person.id})`, 'Roots:'];
+      const lines = [`Server:  ${session.config.server}`, `Account: ${person.display_name} <${person.email}> (id ${person.id})`];
+      if (machine) lines.push(`Machine: ${machine.guid} (id ${machine.id})`);
+      lines.push('Roots:');
       if (roots.length === 0) lines.push('  (none)');
       const width = Math.max(0, ...roots.map((r) => String(r.id).length));
       for (const r of roots) lines.push(`  ${String(r.id).padStart(width)}  ${r.name} (${r.type})`);

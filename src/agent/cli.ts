@@ -57,7 +57,15 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
 
   const contextOf = (cmd: Command): CliContext => {
     const globals = cmd.optsWithGlobals<{ home?: string }>();
-    ctx = { home: resolveHome(globals.home, io.env), stdout: io.stdout, stderr: io.stderr, prompter, userAgent: `axis-agent/${version} (node ${process.version}; ${process.platform})` };
+    ctx = {
+      home: resolveHome(globals.home, io.env),
+      stdout: io.stdout,
+      stderr: io.stderr,
+      prompter,
+      userAgent: `axis-agent/${version} (node ${process.version}; ${process.platform})`,
+      version,
+      env: io.env,
+    };
     return ctx;
   };
 

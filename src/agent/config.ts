@@ -20,6 +20,13 @@ export const AgentConfigSchema = z.object({
       display_name: z.string(),
     })
     .optional(),
+  /** The machine this agent registered as (extension); its security key is in the SecretStore. */
+  machine: z
+    .object({
+      id: z.number().int(),
+      guid: z.string(),
+    })
+    .optional(),
 });
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
 

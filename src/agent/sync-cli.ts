@@ -58,8 +58,13 @@ export function registerSyncCommands(program: Command, contextOf: (cmd: Command)
     .action(async (opts: { syncDir?: string; logLevel: string }, cmd: Command) => {
       const ctx = contextOf(cmd);
       const log = pino({ level: opts.logLevel }, pino.destination(2));
-      const longPoll = Number(process.env.AXIS_AGENT_LONG_POLL_SECONDS ?? 25);
-      const pollMs = Number(process.env.AXIS_AGENT_POLL_MS ?? 5000);
+      const env = ctx.env ?? process.env;
+      const longPoll = Number(env.AXIS_AGENT_LONG_POLL_SECONDS ?? 25);
+      const pollMs = Number(env.AXIS_AGENT_POLL_MS ?? 5000);
+      // Test knobs (docs/agent-cli.md): the throttle schedule's clock offset, the length of a
+      // health-period "minute".
+      const clockOffset = Number(env.AXIS_AGENT_CLOCK_OFFSET_MS ?? 0);
+      const healthMinute = Number(env.AXIS_AGENT_HEALTH_MINUTE_MS ?? 60_000);
       const daemon = new AgentDaemon({
         home: ctx.home,
         log,
@@ -67,18 +72,25 @@ export function registerSyncCommands(program: Command, contextOf: (cmd: Command)
         syncDir: opts.syncDir,
         longPollSeconds: Number.isFinite(longPoll) ? longPoll : 25,
         pollMs: Number.isFinite(pollMs) && pollMs >= 100 ? pollMs : 5000,
+        env,
+        agentVersion: ctx.version,
+        clockOffsetMs: Number.isFinite(clockOffset) ? clockOffset : 0,
+        healthMinuteMs: Number.isFinite(healthMinute) && healthMinute >= 100 ? healthMinute : 60_000,
       });
       const started = await daemon.start();
       ctx.stdout.write(`Syncing root ${started.rootId} into ${started.syncDir} (Ctrl-C stops).\n`);
-      await new Promise<void>((resolve) => {
+      const failure = await new Promise<CliError | undefined>((resolve) => {
         const stop = (sig: string) => {
           ctx.stdout.write(`Received ${sig}; finishing the current operations and stopping…\n`);
-          resolve();
+          resolve(undefined);
         };
         process.once('SIGINT', () => stop('SIGINT'));
         process.once('SIGTERM', () => stop('SIGTERM'));
+        // The server refused the machine's credentials: stop, exit 2, say to log in.
+        void daemon.failed.then(resolve);
       });
       await daemon.stop();
+      if (failure) throw failure;
       ctx.stdout.write('Stopped.\n');
       setExit(EXIT_OK);
     });

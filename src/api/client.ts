@@ -9,7 +9,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import got, { RequestError, type Got, type OptionsInit, type Response } from 'got';
 import type { z } from 'zod';
-import { AuthError, AxisApiError, AxisError, NetworkError, ProtocolError, UntrustedCertificateError, type TwoStepMode } from './errors.js';
+import { AuthError, AxisApiError, AxisError, MachineCredentialsRefused, NetworkError, ProtocolError, UntrustedCertificateError, type TwoStepMode } from './errors.js';
 import { encodeMultipart } from './multipart.js';
 import { DEFAULT_RETRY_POLICY, retryDelay, type RetryPolicy } from './retry.js';
 import {
@@ -20,6 +20,11 @@ import {
   FileSchema,
   FolderSchema,
   LoginFailureSchema,
+  MachineCommandSchema,
+  MachineCommandsSchema,
+  MachinePolicySchema,
+  MachineRegistrationSchema,
+  MachineSchema,
   ModifiedSinceSchema,
   NodeOrOkSchema,
   OkSchema,
@@ -40,8 +45,12 @@ import {
   type ApiChild,
   type ApiFile,
   type ApiFolder,
+  type ApiMachine,
   type ApiRevision,
   type ApiRoot,
+  type MachineCommand,
+  type MachinePolicy,
+  type MachineRegistration,
   type Page,
   type Person,
   type PersonRoot,
@@ -73,6 +82,35 @@ export interface TokenStore {
   exclusive?<T>(fn: () => Promise<T>): Promise<T>;
 }
 
+/** Extension (machine credentials): what the machine grant of POST /oauth2/token takes. */
+export interface MachineCredentials {
+  guid: string;
+  securityKey: string;
+}
+
+/**
+ * Wraps the content stream of every upload ('up') and download ('down') — whole files and
+ * deltas alike — e.g. with a bandwidth limiter. Must return a stream of the same bytes.
+ */
+export type TransferShaper = (direction: 'up' | 'down', source: Readable) => Readable;
+
+/** What the agent tells the server when it registers its machine (extension). */
+export interface MachineRegistrationInfo {
+  guid: string;
+  dnsName: string;
+  osType: 'win' | 'osx' | 'linux';
+  osVersion: string;
+  agentVersion: string;
+  nickname?: string;
+}
+
+/** Extension (health reports): the body of POST /api/2/machine/<id>/health. */
+export interface HealthReportBody {
+  subscriptions: { rsub_id: number; synced: boolean; excl_files: number; synced_folder: string }[];
+  synced: boolean;
+  transfers: Record<string, unknown>[];
+}
+
 export interface ClientTimeouts {
   /** DNS + TCP connect + TLS handshake, each (ms). Default 15 s. */
   connectMs?: number;
@@ -97,6 +135,14 @@ export interface AxisClientOptions {
   refreshSkewMs?: number;
   /** Clock (epoch ms), for tests. */
   now?: () => number;
+  /**
+   * Extension: the machine's credentials. When the session cannot be refreshed (no refresh
+   * token, or the server refused it), the client logs in again as the machine instead of
+   * failing; only a refusal of the machine credentials ends the session (MachineCredentialsRefused).
+   */
+  machine?: () => MachineCredentials | undefined | Promise<MachineCredentials | undefined>;
+  /** Shapes transfer content (see TransferShaper); can also be set later (`transferShaper`). */
+  transferShaper?: TransferShaper;
 }
 
 export interface LoginResult {
@@ -196,6 +242,8 @@ interface Req {
   path: string;
   searchParams?: Record<string, string | number | boolean | undefined>;
   form?: Record<string, string | number | boolean | undefined>;
+  /** A JSON body (application/json). */
+  json?: unknown;
   body?: Body;
   auth: boolean;
   signal?: AbortSignal;
@@ -266,6 +314,9 @@ export class AxisClient {
   private tokens: Tokens | undefined;
   private tokensLoaded = false;
   private refreshing: Promise<Tokens> | undefined;
+  private readonly machineCredentials?: () => MachineCredentials | undefined | Promise<MachineCredentials | undefined>;
+  /** Shapes the content of uploads and downloads from now on (e.g. a bandwidth limiter). */
+  transferShaper: TransferShaper | undefined;
 
   constructor(opts: AxisClientOptions) {
     const url = new URL(String(opts.server));
@@ -280,6 +331,8 @@ export class AxisClient {
     this.store = opts.tokens;
     this.refreshSkewMs = opts.refreshSkewMs ?? 60_000;
     this.now = opts.now ?? Date.now;
+    this.machineCredentials = opts.machine;
+    this.transferShaper = opts.transferShaper;
     const keepAlive = opts.keepAlive ?? true;
     if (opts.trust) this.pinnedFingerprint = normalizeFingerprint(opts.trust.fingerprint);
     this.agents = {
@@ -368,6 +421,7 @@ export class AxisClient {
   /** An access token that is not known to be expired (refreshing it first when it is about to). */
   private async validAccessToken(): Promise<string> {
     const t = await this.currentTokens();
+    if (!t && this.machineCredentials) return (await this.refresh()).accessToken;
     if (!t) throw new AuthError('not_logged_in', 'Not logged in');
     if (t.refreshToken && this.expiring(t)) {
       return (await this.refresh()).accessToken;
@@ -379,13 +433,14 @@ export class AxisClient {
   private async recoverFrom401(used: string): Promise<string> {
     const t = await this.currentTokens();
     if (t && t.accessToken !== used) return t.accessToken;
-    if (!t?.refreshToken) throw new AuthError('session_expired', 'The session has expired or was revoked');
+    if (!t?.refreshToken && !this.machineCredentials) throw new AuthError('session_expired', 'The session has expired or was revoked');
     return (await this.refresh()).accessToken;
   }
 
   /**
    * Exchanges the refresh token for new tokens (saved to the store). Concurrent callers share
-   * one request. An expired or revoked refresh token → AuthError session_expired.
+   * one request. An expired or revoked refresh token → AuthError session_expired, or — with
+   * machine credentials — a new login as the machine (MachineCredentialsRefused if refused).
    */
   refresh(): Promise<Tokens> {
     if (!this.refreshing) {
@@ -398,13 +453,13 @@ export class AxisClient {
 
   private async doRefresh(): Promise<Tokens> {
     const mine = await this.currentTokens();
-    if (!mine) throw new AuthError('not_logged_in', 'Not logged in');
+    if (!mine && !this.machineCredentials) throw new AuthError('not_logged_in', 'Not logged in');
     const run = async (): Promise<Tokens> => {
       let t = mine;
       if (this.store) {
         // Another process sharing the store may have refreshed (and rotated) already.
         const stored = await this.store.load();
-        if (stored && stored.accessToken !== mine.accessToken) {
+        if (stored && stored.accessToken !== mine?.accessToken) {
           if (!this.expiring(stored)) {
             this.tokens = stored;
             return stored;
@@ -412,7 +467,10 @@ export class AxisClient {
           t = stored;
         }
       }
-      if (!t.refreshToken) throw new AuthError('session_expired', 'The session has expired and cannot be refreshed');
+      if (!t?.refreshToken) {
+        if (this.machineCredentials) return this.loginAsStoredMachine();
+        throw new AuthError('session_expired', 'The session has expired and cannot be refreshed');
+      }
       const req: Req = { method: 'POST', path: 'oauth2/token', form: { grant_type: 'refresh_token', refresh_token: t.refreshToken }, auth: false };
       const endpoint = 'POST /oauth2/token';
       const res = await this.rawSend(req, undefined, endpoint);
@@ -422,6 +480,8 @@ export class AxisClient {
         return tokens;
       }
       if (res.statusCode === 400 || res.statusCode === 401 || res.statusCode === 403) {
+        // The session ended (expired, revoked); a machine logs in again with its own credentials.
+        if (this.machineCredentials) return this.loginAsStoredMachine();
         const err = this.apiError(endpoint, res.statusCode, res.body);
         throw new AuthError('session_expired', 'The session has expired or was revoked', { serverMessage: err.description ?? err.code, cause: err });
       }
@@ -430,9 +490,21 @@ export class AxisClient {
     return this.store?.exclusive ? this.store.exclusive(run) : run();
   }
 
+  private async loginAsStoredMachine(): Promise<Tokens> {
+    const creds = await this.machineCredentials?.();
+    if (!creds) throw new AuthError('session_expired', 'The session has expired and cannot be refreshed');
+    return (await this.loginMachine(creds.guid, creds.securityKey)).tokens;
+  }
+
   /** Whether the access token is expired or about to be (unknown expiry: no). */
   private expiring(t: Tokens): boolean {
     return t.expiresAt !== undefined && t.expiresAt - this.refreshSkewMs <= this.now();
+  }
+
+  /** The content stream through the transfer shaper, if one is set. */
+  private shape(direction: 'up' | 'down', source: Readable): Readable {
+    const shaper = this.transferShaper;
+    return shaper ? shaper(direction, source) : source;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -450,6 +522,7 @@ export class AxisClient {
     const searchParams = clean(req.searchParams);
     if (searchParams && Object.keys(searchParams).length) options.searchParams = searchParams;
     if (req.form) options.form = clean(req.form);
+    if (req.json !== undefined) options.json = req.json;
     if (req.body) {
       headers['content-type'] = req.body.contentType;
       if (req.body.length !== undefined) headers['content-length'] = String(req.body.length);
@@ -628,17 +701,120 @@ export class AxisClient {
     const t = await this.currentTokens();
     if (!t) return false;
     try {
-      if (t.kind !== 'oauth2') return false;
-      const token = t.refreshToken ?? t.accessToken;
-      const hint = t.refreshToken ? 'refresh_token' : 'access_token';
-      const endpoint = 'POST /oauth2/revoke';
-      const res = await this.rawSend({ method: 'POST', path: 'oauth2/revoke', form: { token, token_type_hint: hint }, auth: false }, undefined, endpoint);
-      if (is2xx(res.statusCode)) return true;
-      if (res.statusCode === 404) return false;
-      throw this.apiError(endpoint, res.statusCode, res.body);
+      return await this.revokeTokens(t);
     } finally {
       await this.setTokens(undefined);
     }
+  }
+
+  /**
+   * Revokes `tokens` on the server (their refresh token, which takes the access tokens along)
+   * without touching the tokens in use. False for v1 session tokens or a server without
+   * POST /oauth2/revoke.
+   */
+  async revokeTokens(tokens: Tokens): Promise<boolean> {
+    if (tokens.kind !== 'oauth2') return false;
+    const token = tokens.refreshToken ?? tokens.accessToken;
+    const hint = tokens.refreshToken ? 'refresh_token' : 'access_token';
+    const endpoint = 'POST /oauth2/revoke';
+    const res = await this.rawSend({ method: 'POST', path: 'oauth2/revoke', form: { token, token_type_hint: hint }, auth: false }, undefined, endpoint);
+    if (is2xx(res.statusCode)) return true;
+    if (res.statusCode === 404) return false;
+    throw this.apiError(endpoint, res.statusCode, res.body);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Machines (extensions: docs/protocol.md)
+
+  /**
+   * Extension: POST /api/2/machine/register with the user's session. Registers this machine
+   * (or, for a guid the same person registered before, issues it a new security key, which
+   * ends the sessions opened with the old one). Returns the machine and its security key,
+   * which the server shows only this once. 409 conflict: the guid belongs to another person;
+   * 403: the machine is locked. A server without machines answers 404.
+   */
+  async registerMachine(info: MachineRegistrationInfo): Promise<MachineRegistration> {
+    const form = {
+      guid: info.guid,
+      dns_name: info.dnsName,
+      os_type: info.osType,
+      os_version: info.osVersion,
+      agent_version: info.agentVersion,
+      nickname: info.nickname || undefined,
+    };
+    return this.json({ method: 'POST', path: 'api/2/machine/register', form, auth: true }, MachineRegistrationSchema);
+  }
+
+  /**
+   * Extension: logs in as a registered machine (POST /oauth2/token grant_type=machine); the
+   * tokens are saved to the store. Refused credentials → MachineCredentialsRefused (400
+   * invalid_grant: unknown guid or wrong key; 401 access_denied: key revoked or machine
+   * locked). A server without the grant answers 400 unsupported_grant_type (AxisApiError).
+   */
+  async loginMachine(guid: string, securityKey: string): Promise<LoginResult> {
+    const endpoint = 'POST /oauth2/token';
+    const res = await this.rawSend({ method: 'POST', path: 'oauth2/token', form: { grant_type: 'machine', guid, security_key: securityKey }, auth: false }, undefined, endpoint);
+    if (is2xx(res.statusCode)) {
+      const tokens = this.tokensFrom(parseBody(TokenResponseSchema, parseJson(res.body, endpoint), endpoint));
+      await this.setTokens(tokens);
+      return { tokens, via: 'oauth2' };
+    }
+    const err = this.apiError(endpoint, res.statusCode, res.body);
+    if ((res.statusCode === 400 && err.code === 'invalid_grant') || res.statusCode === 401) {
+      throw new MachineCredentialsRefused(res.statusCode, err.description ?? err.code, err);
+    }
+    throw err;
+  }
+
+  /** GET /api/2/machine/<id> (documented). */
+  async machine(machineId: number): Promise<ApiMachine> {
+    return this.json({ method: 'GET', path: `api/2/machine/${machineId}`, auth: true }, MachineSchema);
+  }
+
+  /** Extension: GET /api/2/machine/<id>/policy — throttle, health period, collisions, the organization's policy. */
+  async machinePolicy(machineId: number): Promise<MachinePolicy> {
+    return this.json({ method: 'GET', path: `api/2/machine/${machineId}/policy`, auth: true }, MachinePolicySchema);
+  }
+
+  /** Extension: POST /api/2/machine/<id>/health (needs the machine's own token). */
+  async postHealth(machineId: number, report: HealthReportBody): Promise<void> {
+    await this.ok({ method: 'POST', path: `api/2/machine/${machineId}/health`, json: report, auth: true });
+  }
+
+  /**
+   * Extension: GET /api/2/machine/<id>/commands — the machine's queued commands (marked
+   * delivered). With `wait` (seconds, ≤ 60) and nothing queued, the server holds the request
+   * until a command arrives (long poll). `includeDelivered` also returns commands delivered
+   * before but without a result (after a restart).
+   */
+  async pollCommands(machineId: number, opts: { wait?: number; includeDelivered?: boolean; signal?: AbortSignal } = {}): Promise<MachineCommand[]> {
+    const r = await this.json(
+      {
+        method: 'GET',
+        path: `api/2/machine/${machineId}/commands`,
+        searchParams: { wait: opts.wait, include_delivered: opts.includeDelivered ? 'true' : undefined },
+        auth: true,
+        signal: opts.signal,
+        responseTimeoutMs: opts.wait ? opts.wait * 1000 + this.timeouts.responseMs : undefined,
+      },
+      MachineCommandsSchema,
+    );
+    return r.results;
+  }
+
+  /** Extension: POST …/commands/<cmd_id>/result. 409 conflict: the command already has a result. */
+  async commandResult(machineId: number, commandId: number, outcome: { status: 'ok'; result?: unknown } | { status: 'error'; error: string; result?: unknown }): Promise<MachineCommand> {
+    return this.json({ method: 'POST', path: `api/2/machine/${machineId}/commands/${commandId}/result`, json: outcome, auth: true }, MachineCommandSchema);
+  }
+
+  /** Extension: POST /api/2/machine/<id>/disconnect — the server records last_disconnect. */
+  async disconnect(machineId: number): Promise<void> {
+    await this.ok({ method: 'POST', path: `api/2/machine/${machineId}/disconnect`, auth: true });
+  }
+
+  /** Extension: POST /api/2/machine/<id>/revoke — the machine's security key and its sessions stop working. */
+  async revokeMachine(machineId: number): Promise<void> {
+    await this.ok({ method: 'POST', path: `api/2/machine/${machineId}/revoke`, auth: true });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -788,7 +964,8 @@ export class AxisClient {
         return source;
       };
     }
-    const mp = encodeMultipart(fields, { field: 'file', filename: name, contentType: opts.contentType, open, size });
+    const content = open;
+    const mp = encodeMultipart(fields, { field: 'file', filename: name, contentType: opts.contentType, open: () => this.shape('up', content()), size });
     return this.json({ method: 'POST', path, body: { open: mp.open, contentType: mp.contentType, length: mp.length, replayable }, auth: true }, FileSchema);
   }
 
@@ -857,10 +1034,17 @@ export class AxisClient {
         stream.on('error', (err) => {
           out.destroy(new NetworkError(`Download from ${this.server.origin} failed: ${err.message}`, { code: (err as RequestError).code, endpoint, cause: err }));
         });
+        const body = this.shape('down', stream);
+        if (body !== stream) {
+          body.on('error', (err) => {
+            if (!out.destroyed) out.destroy(err);
+          });
+        }
         out.on('close', () => {
           if (!stream.destroyed) stream.destroy();
+          if (!body.destroyed) body.destroy();
         });
-        stream.pipe(out);
+        body.pipe(out);
         return out;
       }
       const text = await readAll(stream, 64 * 1024).catch(() => '');

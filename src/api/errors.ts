@@ -104,6 +104,22 @@ export class AuthError extends AxisError {
   }
 }
 
+/**
+ * Extension (machine credentials): the server refused the machine's guid and security key
+ * (400 invalid_grant: unknown machine or wrong key; 401 access_denied: the key was revoked or
+ * the machine is locked). Only a new login with the user's password helps. A kind of
+ * `session_expired`, so callers that do not know machines treat it as an ended session.
+ */
+export class MachineCredentialsRefused extends AuthError {
+  /** HTTP status of the refusal (400 or 401). */
+  readonly status: number;
+
+  constructor(status: number, serverMessage: string | undefined, cause?: unknown) {
+    super('session_expired', `The server refused this machine's credentials${serverMessage ? ` (${serverMessage})` : ''}`, { serverMessage, cause });
+    this.status = status;
+  }
+}
+
 /** No HTTP answer: connection refused or reset, DNS failure, timeout... */
 export class NetworkError extends AxisError {
   /** Node/got error code (ECONNREFUSED, ETIMEDOUT, ...), when known. */

@@ -170,7 +170,10 @@ export const RevisionsPageSchema = pageSchema(RevisionSchema);
  * Extension (change feed): GET /api/2/files/<root_id>/changes. Each change is the file or
  * folder object plus `parent_id` (null = top of the root) and `seq`.
  */
-const changeFields = { parent_id: id.nullable(), seq: count };
+// `name` is any string here: one bad name from a broken or hostile server must not make the whole
+// feed unreadable (and so stop all syncing); the engine rejects names that are not one valid
+// path segment, with a warning, and keeps syncing the rest.
+const changeFields = { parent_id: id.nullable(), seq: count, name: z.string() };
 export const ChangeSchema = z.discriminatedUnion('type', [FileSchema.extend(changeFields), FolderEntrySchema.extend(changeFields)]);
 export type ApiChange = z.infer<typeof ChangeSchema>;
 export const ChangesPageSchema = z.object({ cursor: count, has_more: z.boolean(), results: z.array(ChangeSchema) });
@@ -245,6 +248,80 @@ export const AccountInfoSchema = z.object({
   roots: z.array(PersonRootSchema),
 });
 export type AccountInfo = z.output<typeof AccountInfoSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Machines (002 machine object; the project's extensions: registration, the effective policy,
+// health reports, the agent command channel — docs/protocol.md)
+
+const minutes = z.int().positive();
+
+/** The documented throttle fields of a machine or an organization (001/002). */
+export const ThrottleFieldsSchema = z.object({
+  throttled: z.boolean().nullable().optional(),
+  bandwidth_throttle: z.number().nullable().optional(),
+  throttle_exception_dow: z.array(z.number()).nullable().optional(),
+  throttle_exception_days: z.string().nullable().optional(),
+  throttle_exception_start: z.string().nullable().optional(),
+  throttle_exception_end: z.string().nullable().optional(),
+  throttle_exception_throttle: z.number().nullable().optional(),
+});
+export type ThrottleFields = z.infer<typeof ThrottleFieldsSchema>;
+
+/** The documented v2 machine object (the fields the agent reads). */
+export const MachineSchema = ThrottleFieldsSchema.extend({
+  type: z.literal('machine').optional(),
+  id,
+  guid: z.string().min(1),
+  dns_name: z.string().nullable().optional(),
+  nickname: z.string().nullable().optional(),
+  os_type: z.string().nullable().optional(),
+  os_version: z.string().nullable().optional(),
+  agent_version: z.string().nullable().optional(),
+  locked: z.boolean().optional(),
+  last_login: z.string().nullable().optional(),
+  last_disconnect: z.string().nullable().optional(),
+  health_report_period_minutes: minutes.nullable().optional(),
+  health_report_period_minutes_min: minutes.nullable().optional(),
+  health_report_period_minutes_max: minutes.nullable().optional(),
+  manual_collisions: z.boolean().optional(),
+});
+export type ApiMachine = z.infer<typeof MachineSchema>;
+
+/** Extension: POST /api/2/machine/register → the machine and its security key (shown once). */
+export const MachineRegistrationSchema = z.object({ machine: MachineSchema, security_key: z.string().min(1) });
+export type MachineRegistration = z.infer<typeof MachineRegistrationSchema>;
+
+/** Extension: GET /api/2/machine/<id>/policy — what the agent must obey. */
+export const MachinePolicySchema = z.object({
+  machine_id: id.optional(),
+  company_id: id.nullable().optional(),
+  /** The machine's settings over its organization's (server-resolved). */
+  throttle: ThrottleFieldsSchema,
+  machine_throttle: ThrottleFieldsSchema.nullable().optional(),
+  organization_throttle: ThrottleFieldsSchema.nullable().optional(),
+  health_report_period_minutes: minutes.nullable().optional(),
+  health_report_period_minutes_min: minutes.nullable().optional(),
+  health_report_period_minutes_max: minutes.nullable().optional(),
+  manual_collisions: z.boolean().optional(),
+  locked: z.boolean().optional(),
+  /** The organization's policy object (excluded_extensions, max_file_size, space_quota, …). */
+  company_policy: z.record(z.string(), z.unknown()).nullable().optional(),
+});
+export type MachinePolicy = z.infer<typeof MachinePolicySchema>;
+
+/** Extension: one queued admin action of the agent command channel. */
+export const MachineCommandSchema = z.object({
+  id,
+  machine_id: id.optional(),
+  /** refresh_policy, ls, restore, mapping_create, mapping_delete, subscribe, unsubscribe (open list). */
+  type: z.string().min(1),
+  params: z.record(z.string(), z.unknown()).nullable().optional(),
+  status: z.string().optional(),
+  created: z.string().nullable().optional(),
+});
+export type MachineCommand = z.infer<typeof MachineCommandSchema>;
+
+export const MachineCommandsSchema = z.object({ results: z.array(MachineCommandSchema) });
 
 // ---------------------------------------------------------------------------------------------
 

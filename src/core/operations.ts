@@ -198,8 +198,7 @@ export type WarningCode =
   | 'localPathTooLong'
   | 'excluded'
   | 'tooLarge'
-  | 'nameClash'
-  | 'blocked';
+  | 'nameClash';
 
 /** A path that cannot be synced, with the reason for the user. No action. */
 export interface WarningOp {

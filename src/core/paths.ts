@@ -148,6 +148,8 @@ export function rebasePath(p: string, from: string, to: string): string {
  * lower-case likewise.
  */
 function foldCase(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (/^[\u0000-\u007f]*$/.test(s)) return s.toLowerCase();
   let out = '';
   for (const ch of s) {
     const up = ch.toUpperCase();
@@ -160,7 +162,8 @@ function foldCase(s: string): string {
 
 /** NFC, and case-folded when `caseInsensitive`: two paths with one key are the same slot. */
 export function pathKey(p: string, caseInsensitive: boolean): string {
-  const n = p.normalize('NFC');
+  // eslint-disable-next-line no-control-regex
+  const n = /^[\u0000-\u007f]*$/.test(p) ? p : p.normalize('NFC');
   return caseInsensitive ? foldCase(n) : n;
 }
 
@@ -365,16 +368,25 @@ export function parseExcludedExtensions(list: string | readonly string[] | undef
  * extension, as on the server) are reported. `excludedExtensions` may be unparsed policy text.
  */
 export function ignoreReason(name: string, excludedExtensions: string | readonly string[] = []): IgnoreReason | null {
-  if (name.startsWith(TEMP_PREFIX)) return { kind: 'temp', reason: 'a temporary file of the sync agent' };
-  const lower = name.toLowerCase();
-  if (JUNK_EXACT.has(lower)) return { kind: 'junk', reason: `${name.replace('\r', '')} is system junk` };
-  for (const [re, what] of JUNK_PATTERNS) if (re.test(name)) return { kind: 'junk', reason: `${what}` };
-  for (const ext of parseExcludedExtensions(excludedExtensions)) {
-    if (lower.endsWith(ext) && lower.length > ext.length) {
-      return { kind: 'excluded', reason: `files ending in ${ext} are excluded by policy` };
+  return ignoreRules(excludedExtensions)(name);
+}
+
+/**
+ * `ignoreReason` with the policy list parsed once: returns a function of the name (what a
+ * scanner or the planner calls for every entry).
+ */
+export function ignoreRules(excludedExtensions: string | readonly string[] = []): (name: string) => IgnoreReason | null {
+  const exts = parseExcludedExtensions(excludedExtensions);
+  return (name) => {
+    if (name.startsWith(TEMP_PREFIX)) return { kind: 'temp', reason: 'a temporary file of the sync agent' };
+    const lower = name.toLowerCase();
+    if (JUNK_EXACT.has(lower)) return { kind: 'junk', reason: `${name.replace('\r', '')} is system junk` };
+    for (const [re, what] of JUNK_PATTERNS) if (re.test(name)) return { kind: 'junk', reason: what };
+    for (const ext of exts) {
+      if (lower.endsWith(ext) && lower.length > ext.length) return { kind: 'excluded', reason: `files ending in ${ext} are excluded by policy` };
     }
-  }
-  return null;
+    return null;
+  };
 }
 
 /** Whether a name is ignored (junk, our temp file, or an excluded extension). */

@@ -42,17 +42,17 @@ import {
   type Platform,
   baseName,
   compareStrings,
-  ignoreReason,
+  ignoreRules,
   isSameOrAncestor,
   joinPath,
   localNameProblem,
   localPathProblem,
   parentPath,
-  parseExcludedExtensions,
   pathDepth,
   pathKey,
   splitExtension,
   validateRelativePath,
+  validateServerName,
 } from './paths.js';
 import type { CollisionOp, CollisionReason, LocalExpectation, Operation, SyncedTarget, UpdateSyncedOp, WarningCode, WarningOp } from './operations.js';
 import type { EntryKind, LocalEntry, RemoteEntry, SyncedEntry, Tree } from './tree.js';
@@ -120,7 +120,8 @@ interface Node {
   frozen: boolean;
 }
 
-const nfc = (s: string): string => s.normalize('NFC');
+// eslint-disable-next-line no-control-regex
+const nfc = (s: string): string => (/^[\u0000-\u007f]*$/.test(s) ? s : s.normalize('NFC'));
 
 function sameLoc(a: Loc | undefined, b: Loc | undefined): boolean {
   return !!a && !!b && a.parent === b.parent && nfc(a.name) === nfc(b.name);
@@ -146,7 +147,9 @@ interface Candidate {
 class Planner {
   private readonly policy: SyncPolicy;
   private readonly ci: boolean;
-  private readonly excluded: string[];
+  private readonly ignoreFile: (name: string) => ReturnType<ReturnType<typeof ignoreRules>>;
+  private readonly ignoreFolder: (name: string) => ReturnType<ReturnType<typeof ignoreRules>>;
+  private readonly keys = new Map<string, string>();
   private readonly warnings: WarningOp[] = [];
   private readonly root: Node;
   private readonly nodes: Node[] = [];
@@ -173,7 +176,8 @@ class Planner {
   constructor(input: PlanInput) {
     this.policy = input.policy;
     this.ci = keysCaseInsensitive(input.policy);
-    this.excluded = parseExcludedExtensions(input.policy.excludedExtensions);
+    this.ignoreFile = ignoreRules(input.policy.excludedExtensions ?? []);
+    this.ignoreFolder = ignoreRules([]);
     this.remoteEntries = sortedEntries(input.remote);
     this.localEntries = sortedEntries(input.local);
     this.syncedEntries = sortedEntries(input.synced);
@@ -190,7 +194,12 @@ class Planner {
   }
 
   private key(p: string): string {
-    return pathKey(p, this.ci);
+    let k = this.keys.get(p);
+    if (k === undefined) {
+      k = pathKey(p, this.ci);
+      this.keys.set(p, k);
+    }
+    return k;
   }
 
   private warn(side: 'local' | 'remote', path: string, code: WarningCode, message: string): void {
@@ -231,10 +240,21 @@ class Planner {
       for (; i < entries.length && pathDepth(entries[i]!.path) === depth; i++) {
         const e = entries[i]!;
         const pp = parentPath(e.path);
-        if (pp !== '') {
-          const parent = visible.get(this.key(pp));
-          if (!parent || parent.kind !== 'folder' || parent.path !== pp) continue; // inside something set aside
+        const parent = pp === '' ? undefined : visible.get(this.key(pp));
+        const parentOk = pp === '' || (!!parent && parent.kind === 'folder' && parent.path === pp);
+        // Below a visible parent only the name can be wrong; elsewhere check the whole path.
+        const v = parentOk && !/^[/\\]/.test(e.path) ? validateServerName(baseName(e.path)) : validateRelativePath(e.path);
+        if (!v.ok) {
+          if (side === 'remote') this.warn('remote', e.path, 'invalidRemotePath', `the server sent an unusable path: ${v.reason}`);
+          else this.warn('local', e.path, 'invalidLocalName', `cannot be synced: ${v.reason}`);
+          // Real content of its folder all the same: the folder is never deleted under it.
+          if (parentOk) {
+            anchors.set(`${this.key(e.path)}\u0000${e.path}`, e);
+            bump(children, this.key(pp));
+          }
+          continue;
         }
+        if (!parentOk) continue; // inside something set aside
         const c = check(e);
         if ('drop' in c && c.drop) continue;
         if ('anchor' in c && c.anchor) {
@@ -275,13 +295,8 @@ class Planner {
       this.remoteAnchors,
       this.remoteChildren,
       (e) => {
-        const v = validateRelativePath(e.path);
-        if (!v.ok) {
-          this.warn('remote', e.path, 'invalidRemotePath', `the server sent an unusable path: ${v.reason}`);
-          return { drop: true };
-        }
         const name = baseName(e.path);
-        const ig = ignoreReason(name, e.kind === 'file' ? this.excluded : []);
+        const ig = e.kind === 'file' ? this.ignoreFile(name) : this.ignoreFolder(name);
         if (ig && ig.kind !== 'excluded') return { drop: true };
         if (ig) return { anchor: true, code: 'excluded', message: ig.reason };
         const prob = localNameProblem(name, this.policy.platform);
@@ -302,10 +317,8 @@ class Planner {
       this.localChildren,
       (e) => {
         const name = baseName(e.path);
-        const ig = ignoreReason(name, e.kind === 'file' ? this.excluded : []);
+        const ig = e.kind === 'file' ? this.ignoreFile(name) : this.ignoreFolder(name);
         if (ig && ig.kind !== 'excluded') return { drop: true };
-        const v = validateRelativePath(e.path);
-        if (!v.ok) return { anchor: true, code: 'invalidLocalName', message: `the server cannot store this name: ${v.reason}` };
         if (ig) return { anchor: true, code: 'excluded', message: ig.reason };
         return { drop: false, anchor: false };
       },
@@ -328,7 +341,6 @@ class Planner {
     // sides then look new, which leads to pairing or a collision, never to a delete).
     const seenRemoteIds = new Set<number>();
     const seenFileIds = new Set<string>();
-    const syncedKept: SyncedEntry[] = [];
     for (const s0 of this.syncedEntries) {
       let s = s0;
       if (!validateRelativePath(s.path).ok) continue;
@@ -349,7 +361,6 @@ class Planner {
       n.synced = s;
       this.nodeBySynced.set(k, n);
       bump(this.syncedChildren, this.key(pp));
-      syncedKept.push(s);
     }
 
     // Remote sides by id.
@@ -639,6 +650,21 @@ class Planner {
     return 'blocked';
   }
 
+  /**
+   * What n waits for when its destination d lies inside n on `side`: the lowest node between d
+   * and n that moves on that side (it takes d out of n), else n's child on the way to d.
+   */
+  private childToward(n: Node, d: Node, side: Side): Node {
+    let c = d;
+    for (let i = 0; i <= this.nodes.length; i++) {
+      if (this.leaving(c, side)) return c;
+      const up = side === 'local' ? c.localParent : side === 'remote' ? c.remoteParent : c.syncedParent;
+      if (!up || up === n || up.root) return c;
+      c = up;
+    }
+    return c;
+  }
+
   /** Whether folder p's merge base lies inside node n's (n cannot be recorded below it yet). */
   private syncedInside(n: Node, p: Node): boolean {
     return !!n.synced && !p.root && !!p.synced && isSameOrAncestor(n.synced.path, p.synced.path);
@@ -678,7 +704,7 @@ class Planner {
       } else if (!sameLoc(this.locSynced(n), n.target)) {
         if (this.ready(n.target.parent, 'local') && this.ready(n.target.parent, 'remote')) {
           if (this.syncedInside(n, n.target.parent)) {
-            if (!this.waits.has(n)) this.waits.set(n, { on: n.target.parent, side: 'synced', occupancy: false });
+            if (!this.waits.has(n)) this.waits.set(n, { on: this.childToward(n, n.target.parent, 'synced'), side: 'synced', occupancy: false });
             return null;
           }
           const to = this.syncedTargetPath(n.target.parent, n.target.name);
@@ -803,10 +829,28 @@ class Planner {
     return this.collision(n, reason, winner, null);
   }
 
+  /**
+   * The slot is held by an entry that is not synced (an excluded file, say): keep both by moving
+   * the local one of the two aside (a collision), since neither may be overwritten.
+   */
+  private anchorCollision(n: Node, side: 'local' | 'remote', to: string): Operation | null {
+    const k = this.key(to);
+    if (side === 'remote') {
+      const anchor = this.remoteAnchors.get(k);
+      if (!anchor || !n.local) return null;
+      return this.collisionOp(n.kind !== anchor.kind ? 'typeConflict' : 'nameConflict', n.local, anchor, null, null);
+    }
+    const anchor = this.localAnchors.get(k);
+    if (!anchor || !n.remote) return null;
+    return this.collisionOp(n.kind !== anchor.kind ? 'typeConflict' : 'nameConflict', anchor, n.remote, null, null);
+  }
+
   private collision(n: Node, reason: CollisionReason, winner: Node, forget: string | null): CollisionOp {
-    const l = n.local!;
-    const r = winner.remote!;
     const s = n.synced;
+    return this.collisionOp(reason, n.local!, winner.remote!, reason === 'bothModified' && s ? { revisionId: s.revisionId, sha256: s.sha256 } : null, forget);
+  }
+
+  private collisionOp(reason: CollisionReason, l: LocalEntry, r: RemoteEntry, base: CollisionOp['base'], forget: string | null): CollisionOp {
     return {
       type: 'collision',
       reason,
@@ -815,7 +859,7 @@ class Planner {
       expectLocal: { fileId: l.fileId, sha256: l.kind === 'file' ? l.sha256 : null },
       local: { kind: l.kind, size: l.size, sha256: l.sha256, mtime: l.mtime },
       remote: { path: r.path, kind: r.kind, id: r.id, revisionId: r.revisionId, size: r.size, sha256: r.sha256 },
-      base: reason === 'bothModified' && s ? { revisionId: s.revisionId, sha256: s.sha256 } : null,
+      base,
       forgetSyncedPath: forget,
     };
   }
@@ -844,18 +888,16 @@ class Planner {
     if (mode === 'move') {
       const cur = this.sidePath(n, side)!;
       if (isSameOrAncestor(cur, dir)) {
-        if (!this.waits.has(n)) this.waits.set(n, { on: p, side, occupancy: false });
+        // The destination is inside n on this side: wait until n's child holding it moves out.
+        if (!this.waits.has(n)) this.waits.set(n, { on: this.childToward(n, p, side), side, occupancy: false });
         return null;
       }
     }
     const occ = this.slot(n, side, to);
-    if (occ === 'anchor') {
-      this.warn(side, to, 'blocked', 'an entry that cannot be synced has this name');
-      return null;
-    }
+    if (occ === 'anchor') return this.anchorCollision(n, side, to);
     if (occ === 'blocked') return null;
     if (this.syncedInside(n, p)) {
-      if (!this.waits.has(n)) this.waits.set(n, { on: p, side: 'synced', occupancy: false });
+      if (!this.waits.has(n)) this.waits.set(n, { on: this.childToward(n, p, 'synced'), side: 'synced', occupancy: false });
       return null;
     }
     const syncedPath = this.syncedTargetPath(p, name);
@@ -1000,9 +1042,11 @@ class Planner {
     const pt = (side: Side, path: string | null | undefined, subtree = false): void => {
       if (path !== null && path !== undefined) t.push({ side, path, subtree });
     };
-    const syncedT = (s: SyncedTarget, subtree: boolean): void => {
-      pt('synced', s.path, subtree);
-      if (s.replaces !== null && s.replaces !== s.path) pt('synced', s.replaces, subtree);
+    // A synced entry that changes its path carries its synced descendants along (subtree).
+    const syncedT = (s: SyncedTarget, folder: boolean): void => {
+      const reroot = folder && s.replaces !== null && s.replaces !== s.path;
+      pt('synced', s.path, reroot);
+      if (s.replaces !== null && s.replaces !== s.path) pt('synced', s.replaces, reroot);
     };
     switch (op.type) {
       case 'upload':
@@ -1036,24 +1080,26 @@ class Planner {
       case 'moveLocal':
         pt('local', op.from, true);
         pt('local', op.to, true);
-        syncedT(op.synced, true);
+        syncedT(op.synced, op.kind === 'folder');
         break;
       case 'moveRemote':
         pt('remote', op.from, true);
         pt('remote', op.to, true);
-        syncedT(op.synced, true);
+        syncedT(op.synced, op.kind === 'folder');
         break;
       case 'collision':
         pt('local', op.localPath, true);
         pt('remote', op.remote.path);
         pt('synced', op.forgetSyncedPath, true);
         break;
-      case 'updateSynced':
-        pt('synced', op.path, true);
-        pt('synced', op.entry?.path, true);
+      case 'updateSynced': {
+        const reroot = op.entry?.kind === 'folder' && op.path !== null && op.path !== op.entry.path;
+        pt('synced', op.path, reroot);
+        if (op.entry && op.entry.path !== op.path) pt('synced', op.entry.path, reroot);
         pt('local', op.localPath);
         pt('remote', op.remotePath);
         break;
+      }
       case 'warning':
         break;
     }
@@ -1123,7 +1169,7 @@ function dedupeWarnings(ws: WarningOp[]): WarningOp[] {
   return out.sort((a, b) => compareStrings(a.side, b.side) || compareStrings(a.path, b.path) || compareStrings(a.code, b.code));
 }
 
-/** The ids of operations, for logs: "upload a/b.txt". */
+/** A one-line description of an operation for logs and tests: "upload(modified) a/b.txt". */
 export function describeOperation(op: Operation): string {
   switch (op.type) {
     case 'moveLocal':

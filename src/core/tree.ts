@@ -86,8 +86,11 @@ export function makeTree<E extends { path: string }>(entries: Iterable<E>): Map<
 
 /** Entries of a tree (or list) sorted parents-first, then by path: a stable order for everything. */
 export function sortedEntries<E extends { path: string }>(tree: Tree<E> | readonly E[]): E[] {
-  const list = Array.isArray(tree) ? [...(tree as readonly E[])] : [...(tree as Tree<E>).values()];
-  return list.sort((a, b) => pathDepth(a.path) - pathDepth(b.path) || compareStrings(a.path, b.path));
+  const list = Array.isArray(tree) ? (tree as readonly E[]) : [...(tree as Tree<E>).values()];
+  return list
+    .map((e) => ({ e, d: pathDepth(e.path) }))
+    .sort((a, b) => a.d - b.d || compareStrings(a.e.path, b.e.path))
+    .map((x) => x.e);
 }
 
 /** Accepts a tree or a plain list. */

@@ -4,11 +4,36 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { pipeline as pipe, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 /** Prefix of the engine's own temp files; the scanner ignores them and cleans up stale ones. */
 export const TEMP_PREFIX = '.axis-tmp-';
+
+/** Temp files this process is writing right now (absolute paths). */
+const liveTemps = new Set<string>();
+
+/**
+ * Whether a temp file is garbage: not being written by this process, and not named after
+ * another live process (temp names start with the writer's pid). A download whose folder is
+ * renamed meanwhile fails and cannot find its temp file to remove it; scans collect those.
+ */
+export function isStaleTempFile(abs: string): boolean {
+  if (liveTemps.has(abs)) return false;
+  const name = path.basename(abs);
+  // The middle step of a case-only rename holds the user's file itself: never garbage.
+  if (name.startsWith(`${TEMP_PREFIX}case-`)) return false;
+  const m = /^\.axis-tmp-(\d+)-/.exec(name);
+  if (!m) return true; // no writer named (older agents)
+  const pid = Number(m[1]);
+  if (!Number.isSafeInteger(pid) || pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'EPERM';
+  }
+}
 
 export class ConfinementError extends Error {
   constructor(
@@ -87,14 +112,17 @@ export async function writeFileAtomic(
   root: string,
   relPath: string,
   source: Readable,
-  opts: { expectedSha256?: string; mtimeMs?: number; beforeRename?: () => Promise<void> } = {},
+  opts: { expectedSha256?: string; mtimeMs?: number; beforeRename?: () => Promise<void>; createParents?: boolean } = {},
 ): Promise<{ sha256: string; size: number; stat: Stats }> {
   const target = await resolveInside(root, relPath);
   const dir = path.dirname(target);
-  await fsp.mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `${TEMP_PREFIX}${randomBytes(6).toString('hex')}`);
+  // The sync engine passes createParents: false: a folder the user just removed or renamed must
+  // not come back (under its old name) because a download was under way.
+  if (opts.createParents !== false) await fsp.mkdir(dir, { recursive: true });
+  const tmp = path.join(dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
   const hash = createHash('sha256');
   let size = 0;
+  liveTemps.add(tmp);
   try {
     const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
     await pipeline(
@@ -126,7 +154,40 @@ export async function writeFileAtomic(
   } catch (err) {
     await fsp.rm(tmp, { force: true });
     throw err;
+  } finally {
+    liveTemps.delete(tmp);
   }
+}
+
+/**
+ * A read stream of `abs` that fails unless it yields exactly `size` bytes. An upload declares
+ * its length before it sends the file: one that grows or shrinks meanwhile must abort the
+ * request at once (else the server waits for bytes that never come, until a timeout).
+ * `onChange` says what happened ("grew", "shrank", "disappeared", ...).
+ */
+export function readExactly(abs: string, size: number, onChange: (why: string) => void): Readable {
+  let seen = 0;
+  let reported = false;
+  const report = (why: string) => {
+    if (!reported) onChange(why);
+    reported = true;
+  };
+  const guard = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length;
+      if (seen <= size) return done(null, chunk);
+      report('grew');
+      done(new Error(`${abs} grew while it was read`));
+    },
+    flush(done) {
+      if (seen === size) return done();
+      report('shrank');
+      done(new Error(`${abs} shrank while it was read`));
+    },
+  });
+  const source = createReadStream(abs);
+  source.on('error', (err: NodeJS.ErrnoException) => report(err.code === 'ENOENT' ? 'disappeared' : `could not be read (${err.message})`));
+  return pipe(source, guard, () => undefined);
 }
 
 export async function fsyncDir(dir: string): Promise<void> {
@@ -168,6 +229,8 @@ export interface ScanOptions {
   previous?: (relPath: string) => { size: number; mtimeMs: number; inode: string; sha256?: string } | undefined;
   /** Hash files (true) or leave sha256 undefined for new/changed files (false). */
   hash?: boolean;
+  /** Called with the absolute path of each temp file (TEMP_PREFIX) the walk skips. */
+  onTempFile?: (abs: string) => void;
   onProgress?: (p: { scanned: number; hashed: number; hashedBytes: number }) => void;
 }
 
@@ -188,7 +251,10 @@ export async function scanTree(root: string, opts: ScanOptions): Promise<{ entri
     for (const name of names) {
       const rel = dirRel ? `${dirRel}/${name}` : name;
       const abs = path.join(dirAbs, name);
-      if (name.startsWith(TEMP_PREFIX)) continue;
+      if (name.startsWith(TEMP_PREFIX)) {
+        opts.onTempFile?.(abs);
+        continue;
+      }
       let st: Stats;
       try {
         st = await fsp.lstat(abs);

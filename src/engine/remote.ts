@@ -36,8 +36,9 @@ export interface RemoteApi extends WalkApi {
     rootId: number,
     folderId: number | null,
     name: string,
-    source: string,
-    opts: { modified?: Date; baseRevisionId?: number; fileId?: number; delta?: { sha256: string } },
+    /** A file path, or a stream of `opts.size` bytes. */
+    source: string | Readable,
+    opts: { modified?: Date; baseRevisionId?: number; fileId?: number; size?: number; delta?: { sha256: string } },
   ): Promise<{ id: number; revision_id: number; sha256?: string | undefined; size: number }>;
   download(rootId: number, fileId: number, opts: { revisionId?: number }): Promise<Readable>;
   createFolder(rootId: number, parentId: number | null, name: string): Promise<{ id: number }>;

@@ -97,6 +97,8 @@ const MIGRATIONS: string[] = [
     detail TEXT
   );
   `,
+  // 2: find the synced entry of a local file id quickly (stale ids are cleared on every put).
+  `CREATE INDEX synced_local_file_id ON synced_nodes(root_id, local_file_id);`,
 ];
 
 export interface RootRecord {
@@ -382,6 +384,12 @@ export class StateStore {
             const old = this.db.prepare(`SELECT kind FROM synced_nodes WHERE root_id = ? AND path = ?`).get(rootId, change.replaces) as { kind: EntryKind } | undefined;
             if (old && old.kind === 'folder' && change.replaces !== e.path) moveSubtree(change.replaces, e.path);
             else this.db.prepare(`DELETE FROM synced_nodes WHERE root_id = ? AND path = ?`).run(rootId, change.replaces);
+          }
+          if (e.localFileId !== null) {
+            // The operation just saw this local file id on this entry: any other entry still
+            // holding it is stale (an inode freed by a delete and reused by a new file), and would
+            // make the planner pair the two wrongly.
+            this.db.prepare(`UPDATE synced_nodes SET local_file_id = NULL WHERE root_id = ? AND local_file_id = ? AND path <> ?`).run(rootId, e.localFileId, e.path);
           }
           this.db
             .prepare(

@@ -7,16 +7,18 @@
 // repeat until nothing is left to do; then the engine sleeps until the watcher (chokidar), the
 // change-feed long poll or the periodic rescan wakes it.
 import { watch, type FSWatcher } from 'chokidar';
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { syncedChange, type CollisionOp, type Operation, type OpOutcome } from '../core/operations.js';
-import { baseName, ignoreReason, joinPath, parentPath, uniqueCollisionCopyName, type Platform } from '../core/paths.js';
+import { syncedChange, type CollisionOp, type MoveRemoteOp, type Operation, type OpOutcome } from '../core/operations.js';
+import { baseName, ignoreReason, joinPath, parentPath, splitExtension, uniqueCollisionCopyName, type Platform } from '../core/paths.js';
 import type { LocalEntry, RemoteEntry, Trees } from '../core/tree.js';
 import { planRoot, type PlanPolicy } from './plan.js';
-import { ConfinementError, fileId, resolveInside, scanTree, TEMP_PREFIX, writeFileAtomic } from './localfs.js';
+import { withinSpaceLeft } from './quota.js';
+import { ConfinementError, fileId, isStaleTempFile, readExactly, resolveInside, scanTree, TEMP_PREFIX, writeFileAtomic } from './localfs.js';
 import { apiErrorCode, type RemoteApi } from './remote.js';
 import { RemoteWalker } from './remote-walk.js';
 import { counter, FileChangedError, newCounters, rememberUploaded, tryDeltaDownload, tryDeltaUpload, withSignature, type SignatureStore } from './transfer.js';
@@ -43,6 +45,8 @@ export interface RootSyncOptions {
   debounceMs?: number;
   /** Signatures of synced bases, for delta transfers (none: whole files only). */
   signatures?: SignatureStore;
+  /** Bytes the account's space quota has left (null/absent: no limit known); uploads that cannot fit become warnings. */
+  spaceLeft?: () => number | null;
 }
 
 export interface TransferInfo {
@@ -240,7 +244,7 @@ export class RootSync extends EventEmitter {
       synced: this.o.store.syncedTree(this.rootId),
     };
     const policy: PlanPolicy = { ...this.o.policy(), platform: this.platform, caseInsensitive: this.caseInsensitive };
-    const ops = planRoot(trees, policy);
+    const ops = withinSpaceLeft(planRoot(trees, policy), this.o.spaceLeft?.(), trees);
     // A failure recorded for a path that has nothing planned any more (the world moved on) is
     // not retried: forget it, so no stale "retrying" warning stays behind.
     const planned = new Set(ops.filter((o) => !PASSIVE.has(o.type)).map(opPath));
@@ -369,7 +373,9 @@ export class RootSync extends EventEmitter {
   private async scanLocal(): Promise<void> {
     const previous = this.o.store.localTree(this.rootId);
     const excluded = this.o.policy().excludedExtensions ?? [];
+    const temps: string[] = [];
     const { entries, problems } = await scanTree(this.rootDir, {
+      onTempFile: (abs) => temps.push(abs),
       // Junk and our temp files are never synced; policy exclusions reach the planner, which
       // explains them as warnings.
       ignore: (name) => {
@@ -382,6 +388,9 @@ export class RootSync extends EventEmitter {
       },
     });
     for (const pr of problems) this.o.log.debug({ root: this.rootId, ...pr }, 'scan problem');
+    // No operation of this engine runs during a scan: temp files not being written are leftovers
+    // (e.g. of a download whose folder the user renamed meanwhile).
+    for (const abs of temps) if (isStaleTempFile(abs)) await fsp.rm(abs, { force: true, recursive: true }).catch(() => undefined);
     this.o.store.replaceLocalTree(
       this.rootId,
       entries.map((e) => ({ path: e.path, kind: e.kind, fileId: e.inode, size: e.size, mtime: e.mtimeMs, sha256: e.kind === 'file' ? (e.sha256 ?? null) : null })),
@@ -455,10 +464,22 @@ export class RootSync extends EventEmitter {
               throw err;
             }
           }
-          const file = await api.upload(rootId, op.remoteParentId, op.name, abs, {
-            modified: new Date(op.expectLocal.mtime),
-            ...(op.remoteId !== null ? { fileId: op.remoteId, baseRevisionId: op.baseRevisionId ?? undefined } : {}),
-          });
+          // Exactly the scanned size, or the request is aborted at once (see readExactly).
+          let changed: string | undefined;
+          const body = readExactly(abs, op.expectLocal.size, (why) => (changed = why));
+          let file: Awaited<ReturnType<RemoteApi['upload']>>;
+          try {
+            file = await api.upload(rootId, op.remoteParentId, op.name, body, {
+              size: op.expectLocal.size,
+              modified: new Date(op.expectLocal.mtime),
+              ...(op.remoteId !== null ? { fileId: op.remoteId, baseRevisionId: op.baseRevisionId ?? undefined } : {}),
+            });
+          } catch (err) {
+            if (changed !== undefined) throw new Skip(`${op.localPath} ${changed} while it was sent`);
+            throw err;
+          } finally {
+            body.destroy();
+          }
           this.counters.bytesUp += op.expectLocal.size;
           this.counters.wholeUploads++;
           if (sigs) {
@@ -474,6 +495,7 @@ export class RootSync extends EventEmitter {
       case 'download': {
         const scanned = trees.local.get(op.localPath);
         await this.expectUnchanged(op.localPath, op.expectLocal, scanned);
+        await this.expectFolder(parentPath(op.localPath));
         const key = `down:${op.localPath}`;
         this.transfers.set(key, { rootId, path: op.localPath, direction: 'down', size: op.size, started: this.now().toISOString() });
         const sigs = this.o.signatures;
@@ -506,6 +528,7 @@ export class RootSync extends EventEmitter {
           const remote = trees.remote.get(op.remotePath);
           const mtimeMs = remote?.modified ? Date.parse(`${remote.modified}Z`) : undefined;
           const res = await writeFileAtomic(this.rootDir, op.localPath, body, {
+            createParents: false,
             expectedSha256: op.sha256 ?? undefined,
             mtimeMs: Number.isFinite(mtimeMs) ? mtimeMs : undefined,
             beforeRename: async () => {
@@ -523,6 +546,7 @@ export class RootSync extends EventEmitter {
       case 'createLocalFolder': {
         const { abs, st } = await this.lstatLocal(op.localPath);
         if (st) throw new Skip(`${op.localPath} exists`);
+        await this.expectFolder(parentPath(op.localPath));
         await fsp.mkdir(abs);
         return { localFileId: fileId(await fsp.lstat(abs)) };
       }
@@ -551,31 +575,101 @@ export class RootSync extends EventEmitter {
       case 'moveLocal': {
         const from = await this.expectUnchanged(op.from, op.expectLocal, undefined);
         const { abs: to, st } = await this.lstatLocal(op.to);
-        if (st && !op.caseOnly) throw new Skip(`${op.to} exists`);
+        // A case-only rename finds the entry itself at `to` on a case-insensitive disk; on a
+        // case-sensitive one `to` may be another file, which must never be overwritten.
+        if (st && (!op.caseOnly || fileId(st) !== op.expectLocal.fileId)) throw new Skip(`${op.to} exists`);
         const parent = parentPath(op.to);
         if (parent) {
           const pp = await this.lstatLocal(parent);
           if (!pp.st?.isDirectory()) throw new Skip(`folder ${parent} is missing`);
         }
-        if (op.caseOnly) {
+        if (op.caseOnly && st) {
+          // Case-insensitive disk: through a temporary name, put back if the second step fails.
           const tmp = path.join(path.dirname(from), `${TEMP_PREFIX}case-${process.pid}`);
           await fsp.rename(from, tmp);
-          await fsp.rename(tmp, to);
+          try {
+            await fsp.rename(tmp, to);
+          } catch (err) {
+            await fsp.rename(tmp, from).catch(() => undefined);
+            throw err;
+          }
         } else await fsp.rename(from, to);
         return {};
       }
-      case 'moveRemote': {
-        const node = { type: op.kind, id: op.remoteId } as const;
-        if (parentPath(op.from) !== parentPath(op.to) || op.parking) await api.move(rootId, node, op.toParentId);
-        if (baseName(op.from) !== op.name) await api.rename(rootId, node, op.name);
+      case 'moveRemote':
+        await this.moveRemoteNode(op, trees);
         return {};
-      }
       case 'collision':
         return this.keepBoth(op, trees);
       case 'updateSynced':
         return {};
       case 'warning':
         return {};
+    }
+  }
+
+  /** The local folder `rel` ('' = the root) must exist (the user may have moved or removed it since the scan). */
+  private async expectFolder(rel: string): Promise<void> {
+    if (rel === '') return;
+    const { st } = await this.lstatLocal(rel);
+    if (!st?.isDirectory()) throw new Skip(`folder ${rel} is missing`);
+  }
+
+  /**
+   * The API moves and renames in separate calls, and only the final slot (new folder, new
+   * name) is known to be free. When both change, the first call passes through an intermediate
+   * slot that may be taken: the old name in the new folder (move first), or the new name in the
+   * old folder (rename first). Try one, then the other, then a temporary name; if a later step
+   * fails, undo the earlier ones (best effort) so the server does not keep a half-done move.
+   */
+  private async moveRemoteNode(op: MoveRemoteOp, trees: Trees): Promise<void> {
+    const api = this.o.api;
+    const rootId = this.rootId;
+    const node = { type: op.kind, id: op.remoteId } as const;
+    const oldName = baseName(op.from);
+    const moving = parentPath(op.from) !== parentPath(op.to) || op.parking;
+    const renaming = oldName !== op.name;
+    if (!moving || !renaming) {
+      if (moving) await api.move(rootId, node, op.toParentId);
+      if (renaming) await api.rename(rootId, node, op.name);
+      return;
+    }
+    const fromParent = parentPath(op.from);
+    const fromParentId = fromParent === '' ? null : (trees.remote.get(fromParent)?.id ?? null);
+    const undo = async (steps: (() => Promise<unknown>)[]) => {
+      for (const step of steps) await step().catch((err: unknown) => this.o.log.warn({ err, path: op.from }, 'could not undo part of a remote move'));
+    };
+    const taken = (err: unknown) => apiErrorCode(err) === 'name_conflict';
+    const moveBack = () => api.move(rootId, node, fromParentId);
+    const renameBack = () => api.rename(rootId, node, oldName);
+    const sequences: { first: () => Promise<unknown>; then: (() => Promise<unknown>)[]; undo: (() => Promise<unknown>)[][] }[] = [
+      { first: () => api.move(rootId, node, op.toParentId), then: [() => api.rename(rootId, node, op.name)], undo: [[moveBack]] },
+      { first: () => api.rename(rootId, node, op.name), then: [() => api.move(rootId, node, op.toParentId)], undo: [[renameBack]] },
+    ];
+    const { stem, ext } = op.kind === 'folder' ? { stem: oldName, ext: '' } : splitExtension(oldName);
+    const temp = `${stem} (moving ${randomBytes(3).toString('hex')})${ext}`;
+    sequences.push({
+      first: () => api.rename(rootId, node, temp),
+      then: [() => api.move(rootId, node, op.toParentId), () => api.rename(rootId, node, op.name)],
+      undo: [[renameBack], [moveBack, renameBack]],
+    });
+    for (let i = 0; i < sequences.length; i++) {
+      const seq = sequences[i]!;
+      try {
+        await seq.first();
+      } catch (err) {
+        if (taken(err) && i < sequences.length - 1) continue;
+        throw err;
+      }
+      for (let j = 0; j < seq.then.length; j++) {
+        try {
+          await seq.then[j]!();
+        } catch (err) {
+          await undo(seq.undo[j]!);
+          throw err;
+        }
+      }
+      return;
     }
   }
 

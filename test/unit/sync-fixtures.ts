@@ -112,7 +112,8 @@ export class World {
       case 'upload':
         return { revisionId: this.newRevision(op.expectLocal.sha256), ...(op.remoteId === null ? { remoteId: this.newRemoteId() } : {}) };
       case 'download':
-        return { localFileId: this.newFileId(), mtime: 3 };
+        // The executor hashes what it wrote (the server may not have said).
+        return { localFileId: this.newFileId(), mtime: 3, sha256: this.revisions.get(op.revisionId) ?? undefined };
       case 'createLocalFolder':
         return { localFileId: this.newFileId() };
       case 'createRemoteFolder':
@@ -152,7 +153,7 @@ export class World {
   /** Plan and apply everything until the planner has nothing left (returns the rounds used). */
   settle(maxRounds = 50): number {
     for (let round = 1; round <= maxRounds; round++) {
-      const ops = this.plan().filter((o) => o.type !== 'warning');
+      const ops = this.plan().filter((o) => o.type !== 'warning' && !(o.type === 'collision' && o.mode === 'manual'));
       if (ops.length === 0) return round - 1;
       for (const op of ops) this.apply(op);
     }
@@ -160,12 +161,15 @@ export class World {
   }
 
   /** Differences between local, remote and synced (empty when converged). */
-  divergence(): string[] {
+  divergence(ignore: (e: LocalEntry | RemoteEntry) => boolean = () => false): string[] {
     const out: string[] = [];
-    const paths = new Set([...this.local.keys(), ...this.remote.keys(), ...this.synced.keys()]);
+    const keep = (m: Map<string, LocalEntry | RemoteEntry>): string[] => [...m.values()].filter((e) => !ignore(e)).map((e) => e.path);
+    const paths = new Set([...keep(this.local), ...keep(this.remote), ...this.synced.keys()]);
     for (const p of [...paths].sort()) {
-      const l = this.local.get(p);
-      const r = this.remote.get(p);
+      const l0 = this.local.get(p);
+      const r0 = this.remote.get(p);
+      const l = l0 && !ignore(l0) ? l0 : undefined;
+      const r = r0 && !ignore(r0) ? r0 : undefined;
       const s = this.synced.get(p);
       if (!l || !r || !s) {
         out.push(`${p}: local ${l ? 'yes' : 'no'}, remote ${r ? 'yes' : 'no'}, synced ${s ? 'yes' : 'no'}`);
@@ -190,4 +194,72 @@ export class World {
       side('synced', this.synced, (e: SyncedEntry) => `${e.kind} #${e.remoteId} ${e.localFileId} r${e.revisionId ?? ''} ${e.sha256 ?? ''}`),
     ].join('\n');
   }
+}
+
+/** Edits on one side of a world, as a user (or another client) would make them. */
+export class SideEditor {
+  private n = 0;
+  constructor(
+    private readonly w: World,
+    private readonly side: 'local' | 'remote',
+  ) {}
+  private get tree(): Map<string, LocalEntry | RemoteEntry> {
+    return this.side === 'local' ? this.w.local : this.w.remote;
+  }
+  /** Create or overwrite a file (local: same fileId unless `newId`; remote: new revision). */
+  write(path: string, content: string, opts: { newId?: boolean; pending?: boolean } = {}): this {
+    if (this.side === 'local') {
+      const old = this.w.local.get(path);
+      const fileId = old && !opts.newId ? old.fileId : `L${++this.n}:${path}`;
+      if (opts.pending) this.w.pendingContent.set(fileId, sha(content));
+      this.w.local.set(path, { path, kind: 'file', fileId, size: content.length, mtime: 9, sha256: opts.pending ? null : sha(content) });
+    } else {
+      const old = this.w.remote.get(path);
+      const id = old && !opts.newId ? old.id : this.w.newRemoteId();
+      this.w.remote.set(path, { path, kind: 'file', id, revisionId: this.w.newRevision(sha(content)), size: content.length, sha256: sha(content) });
+    }
+    return this;
+  }
+  mkdir(path: string): this {
+    if (this.side === 'local') this.w.local.set(path, { path, kind: 'folder', fileId: `L${++this.n}:${path}`, size: 0, mtime: 9, sha256: null });
+    else this.w.remote.set(path, { path, kind: 'folder', id: this.w.newRemoteId(), revisionId: null, size: 0, sha256: null });
+    return this;
+  }
+  /** Delete an entry and everything below it. */
+  rm(path: string): this {
+    for (const p of [...this.tree.keys()]) if (p === path || p.startsWith(path + '/')) this.tree.delete(p);
+    return this;
+  }
+  /** Move/rename an entry with everything below it (ids kept). */
+  mv(from: string, to: string): this {
+    const moved = moveSubtreeOf(this.tree, from, to);
+    if (this.side === 'local') this.w.local = moved as Map<string, LocalEntry>;
+    else this.w.remote = moved as Map<string, RemoteEntry>;
+    return this;
+  }
+  /** Put an arbitrary entry (for odd cases). */
+  put(e: LocalEntry | RemoteEntry): this {
+    this.tree.set(e.path, e);
+    return this;
+  }
+}
+
+function moveSubtreeOf<E extends { path: string }>(tree: Map<string, E>, from: string, to: string): Map<string, E> {
+  const out = new Map<string, E>();
+  for (const [p, e] of tree) {
+    if (p === from || p.startsWith(from + '/')) {
+      const np = to + p.slice(from.length);
+      out.set(np, { ...e, path: np });
+    } else out.set(p, e);
+  }
+  return out;
+}
+
+/** path → content (files) or "/" (folders) of one side, for compact assertions. */
+export function contents(tree: Map<string, LocalEntry | RemoteEntry>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of sortedEntries([...tree.values()])) {
+    out[e.path] = e.kind === 'folder' ? '/' : (e.sha256 ?? 'pending').replace(/^sha\((.*)\)$/, '$1');
+  }
+  return out;
 }
