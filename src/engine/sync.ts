@@ -9,16 +9,17 @@
 import { watch, type FSWatcher } from 'chokidar';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { promises as fsp, type Stats } from 'node:fs';
+import { promises as fsp, lstatSync, readdirSync, renameSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { syncedChange, type CollisionOp, type MoveRemoteOp, type Operation, type OpOutcome } from '../core/operations.js';
-import { baseName, ignoreReason, joinPath, parentPath, splitExtension, uniqueCollisionCopyName, type Platform } from '../core/paths.js';
+import { baseName, ignoreReason, joinPath, parentPath, pathKey, splitExtension, uniqueCollisionCopyName, type Platform } from '../core/paths.js';
+import { keysCaseInsensitive } from '../core/planner.js';
 import type { LocalEntry, RemoteEntry, Trees } from '../core/tree.js';
 import { planRoot, type PlanPolicy } from './plan.js';
 import { withinSpaceLeft } from './quota.js';
-import { ConfinementError, fileId, isStaleTempFile, readExactly, resolveInside, scanTree, TEMP_PREFIX, writeFileAtomic } from './localfs.js';
+import { ConfinementError, fileId, isStaleTempFile, readExactly, removeFileChecked, resolveInside, scanTree, TargetChangedError, TEMP_PREFIX, writeFileAtomic } from './localfs.js';
 import { apiErrorCode, type RemoteApi } from './remote.js';
 import { RemoteWalker } from './remote-walk.js';
 import { counter, FileChangedError, newCounters, rememberUploaded, tryDeltaDownload, tryDeltaUpload, withSignature, type SignatureStore } from './transfer.js';
@@ -143,7 +144,10 @@ export class RootSync extends EventEmitter {
     clearTimeout(this.debounce);
     this.wakeUp?.();
     await this.watcher?.close();
-    await Promise.allSettled([this.loopDone, this.pollDone]);
+    await Promise.allSettled([this.loopDone]);
+    // The change-feed poll may wait for the loop to go idle, which a stopped loop never does.
+    for (const w of this.idleWaiters.splice(0)) w();
+    await Promise.allSettled([this.pollDone]);
     this.status.state = 'stopped';
     for (const w of this.idleWaiters.splice(0)) w();
   }
@@ -402,7 +406,15 @@ export class RootSync extends EventEmitter {
     const walk = async (dir: string): Promise<void> => {
       for (const d of await fsp.readdir(dir, { withFileTypes: true }).catch(() => [])) {
         const abs = path.join(dir, d.name);
-        if (d.name.startsWith(TEMP_PREFIX)) await fsp.rm(abs, { force: true, recursive: true });
+        if (d.name.startsWith(`${TEMP_PREFIX}case-`)) {
+          // The middle step of a case-only rename interrupted by a crash: this is the user's own
+          // file or folder. Put it back under its target name (or a free "recovered" name).
+          const wanted = d.name.replace(/^\.axis-tmp-case-\d+-?/, '');
+          let target = wanted ? path.join(dir, wanted) : '';
+          if (!target || (await fsp.lstat(target).then(() => true, () => false))) target = path.join(dir, `recovered ${Date.now()} ${wanted || 'item'}`);
+          await fsp.rename(abs, target);
+          this.o.log.warn({ root: this.rootId, from: abs, to: target }, 'recovered an item left by an interrupted case-only rename');
+        } else if (d.name.startsWith(TEMP_PREFIX)) await fsp.rm(abs, { force: true, recursive: true });
         else if (d.isDirectory()) await walk(abs);
       }
     };
@@ -424,14 +436,40 @@ export class RootSync extends EventEmitter {
   /** The local entry must still be what the scan saw (same file id, size and mtime). */
   private async expectUnchanged(rel: string, expect: { fileId: string } | null, scanned: LocalEntry | undefined): Promise<string> {
     const { abs, st } = await this.lstatLocal(rel);
+    this.compareEntry(rel, expect, scanned, st);
+    return abs;
+  }
+
+  /** expectUnchanged on a stat the caller took (synchronous: used right before a swap). */
+  private compareEntry(rel: string, expect: { fileId: string } | null, scanned: LocalEntry | undefined, st: Stats | undefined): void {
     if (expect === null) {
       if (st) throw new Skip(`${rel} appeared locally`);
-      return abs;
+      const twin = this.caseTwin(rel);
+      if (twin !== undefined) throw new Skip(`${rel} appeared locally as ${twin}`);
+      return;
     }
     if (!st) throw new Skip(`${rel} is gone locally`);
     if (fileId(st) !== expect.fileId) throw new Skip(`${rel} is another file now`);
     if (scanned && st.isFile() && (st.size !== scanned.size || Math.trunc(st.mtimeMs) !== scanned.mtime)) throw new Skip(`${rel} changed since the scan`);
-    return abs;
+  }
+
+  /**
+   * On a case-sensitive disk whose names the planner compares case-insensitively (the server
+   * folds case), another entry in `rel`'s folder with `rel`'s name in other letter case (an
+   * exact-name look-up cannot see it; a case-insensitive disk finds it by itself).
+   */
+  private caseTwin(rel: string, except?: string): string | undefined {
+    if (this.caseInsensitive || !keysCaseInsensitive({ ...this.o.policy(), caseInsensitive: false })) return undefined;
+    const dir = parentPath(rel);
+    const name = baseName(rel);
+    let names: string[];
+    try {
+      names = readdirSync(dir === '' ? this.rootDir : path.join(this.rootDir, ...dir.split('/')));
+    } catch {
+      return undefined;
+    }
+    const key = pathKey(name, true);
+    return names.find((n) => n !== name && n !== except && !n.startsWith(TEMP_PREFIX) && pathKey(n, true) === key);
   }
 
   private async execute(op: Operation, trees: Trees): Promise<OpOutcome & { uploadedSize?: number }> {
@@ -534,6 +572,10 @@ export class RootSync extends EventEmitter {
             beforeRename: async () => {
               await this.expectUnchanged(op.localPath, op.expectLocal, scanned);
             },
+            lastCheck: (st) => this.compareEntry(op.localPath, op.expectLocal, scanned, st),
+          }).catch((err: unknown) => {
+            if (err instanceof TargetChangedError) throw new Skip(err.message);
+            throw err;
           });
           await signature?.keep().catch(() => undefined);
           signature = undefined;
@@ -547,7 +589,11 @@ export class RootSync extends EventEmitter {
         const { abs, st } = await this.lstatLocal(op.localPath);
         if (st) throw new Skip(`${op.localPath} exists`);
         await this.expectFolder(parentPath(op.localPath));
-        await fsp.mkdir(abs);
+        const twin = this.caseTwin(op.localPath);
+        if (twin !== undefined) throw new Skip(`${op.localPath} exists as ${twin}`);
+        await fsp.mkdir(abs).catch((err: NodeJS.ErrnoException) => {
+          throw err.code === 'EEXIST' || err.code === 'ENOENT' ? new Skip(`${op.localPath}: ${err.code}`) : err;
+        });
         return { localFileId: fileId(await fsp.lstat(abs)) };
       }
       case 'createRemoteFolder': {
@@ -556,9 +602,16 @@ export class RootSync extends EventEmitter {
         return { remoteId: f.id };
       }
       case 'deleteLocal': {
-        const abs = await this.expectUnchanged(op.localPath, op.expectLocal, trees.local.get(op.localPath));
-        if (op.kind === 'file') await fsp.unlink(abs);
-        else {
+        const scanned = trees.local.get(op.localPath);
+        const abs = await this.expectUnchanged(op.localPath, op.expectLocal, scanned);
+        if (op.kind === 'file') {
+          try {
+            removeFileChecked(abs, (st) => this.compareEntry(op.localPath, op.expectLocal, scanned, st));
+          } catch (err) {
+            if (err instanceof TargetChangedError) throw new Skip(err.message);
+            throw err;
+          }
+        } else {
           // Only junk may remain inside (the planner checked the tree; re-check the disk).
           for (const name of await fsp.readdir(abs)) {
             const r = ignoreReason(name);
@@ -585,7 +638,10 @@ export class RootSync extends EventEmitter {
         }
         if (op.caseOnly && st) {
           // Case-insensitive disk: through a temporary name, put back if the second step fails.
-          const tmp = path.join(path.dirname(from), `${TEMP_PREFIX}case-${process.pid}`);
+          // The temp name carries the target name, so a crash between the two steps is recovered
+          // at the next start (cleanTempFiles) instead of hiding the user's file.
+          const tmpName = `${TEMP_PREFIX}case-${process.pid}-${path.basename(to)}`;
+          const tmp = path.join(path.dirname(from), Buffer.byteLength(tmpName) <= 255 ? tmpName : `${TEMP_PREFIX}case-${process.pid}`);
           await fsp.rename(from, tmp);
           try {
             await fsp.rename(tmp, to);
@@ -593,7 +649,13 @@ export class RootSync extends EventEmitter {
             await fsp.rename(tmp, from).catch(() => undefined);
             throw err;
           }
-        } else await fsp.rename(from, to);
+        } else {
+          // The last look and the rename back to back (no await between): never over an entry
+          // that appeared at `to` (or, on a case-sensitive disk, at `to` in other letter case).
+          const twin = this.caseTwin(op.to, parentPath(op.from) === parent ? baseName(op.from) : undefined);
+          if (lstatSync(to, { throwIfNoEntry: false }) || twin !== undefined) throw new Skip(`${op.to} appeared locally`);
+          renameSync(from, to);
+        }
         return {};
       }
       case 'moveRemote':

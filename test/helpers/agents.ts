@@ -2,7 +2,7 @@
 // --sync-dir D` as a child process against a real reference server, logged in through the real
 // `login` verb. Helpers wait for convergence by watching the folders and status.json.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, promises as fsp, readFileSync, readdirSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,6 +38,11 @@ export class TestAgent {
   private output = '';
   /** Extra environment of the `run` process (e.g. AXIS_AGENT_POLL_MS). */
   env: NodeJS.ProcessEnv = {};
+  /**
+   * This agent's machine guid (AXIS_MACHINE_GUID of its login and run): agents of one test
+   * run on one computer, and each must be its own machine on the server.
+   */
+  readonly guid = randomUUID();
 
   constructor(
     readonly name: string,
@@ -61,7 +66,7 @@ export class TestAgent {
       '--password',
       this.account.password,
       ...(this.server.fingerprint ? ['--trust-fingerprint', this.server.fingerprint] : []),
-    ]);
+    ], { env: { AXIS_MACHINE_GUID: this.guid } });
     if (r.code !== 0) throw new Error(`login of ${this.name} failed: ${r.stdout}${r.stderr}`);
     await fsp.writeFile(path.join(this.home, 'settings.json'), JSON.stringify({ machineName: this.name, manualCollisions: true }));
   }
@@ -75,7 +80,13 @@ export class TestAgent {
   /** Starts `run` and resolves once the agent reports its first idle state. */
   async start(): Promise<void> {
     if (this.child) throw new Error(`${this.name} already running`);
-    const env: NodeJS.ProcessEnv = { ...process.env, AXIS_AGENT_LONG_POLL_SECONDS: '20', AXIS_AGENT_LOG: process.env.AXIS_AGENT_LOG ?? 'warn', ...this.env };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      AXIS_AGENT_LONG_POLL_SECONDS: '20',
+      AXIS_AGENT_LOG: process.env.AXIS_AGENT_LOG ?? 'warn',
+      AXIS_MACHINE_GUID: this.guid,
+      ...this.env,
+    };
     delete env.AXIS_AGENT_HOME;
     const child = spawn(process.execPath, [AGENT_BIN, '--home', this.home, 'run', '--sync-dir', this.dir], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
@@ -89,6 +100,31 @@ export class TestAgent {
 
   get log(): string {
     return this.output;
+  }
+
+  /** The pid of the running `run` process, if any. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Resolves with the exit code once the running agent exits by itself (rejects after `timeoutMs`). */
+  async waitExit(timeoutMs = 30_000): Promise<number | null> {
+    const c = this.child;
+    if (!c) return null;
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.name} did not exit within ${timeoutMs} ms:\n${this.output}`)), timeoutMs);
+      if (c.exitCode !== null) {
+        clearTimeout(timer);
+        resolve(c.exitCode);
+        return;
+      }
+      c.on('close', (n) => {
+        clearTimeout(timer);
+        resolve(n);
+      });
+    });
+    if (this.child === c) this.child = undefined;
+    return code;
   }
 
   /** Graceful stop (SIGTERM); resolves with the exit code. */
@@ -151,7 +187,14 @@ export class TestAgent {
         if (e.isDirectory()) {
           out[r] = '/';
           walk(path.join(abs, e.name), r);
-        } else out[r] = createHash('sha256').update(readFileSync(path.join(abs, e.name))).digest('hex');
+        } else {
+          try {
+            out[r] = createHash('sha256').update(readFileSync(path.join(abs, e.name))).digest('hex');
+          } catch (err) {
+            // Renamed away while we looked (an agent's temp file): not part of the snapshot.
+            if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+          }
+        }
       }
     };
     if (existsSync(this.dir)) walk(this.dir, '');
@@ -162,8 +205,28 @@ export class TestAgent {
 export interface StatusJson {
   running: boolean;
   pid: number | null;
-  roots: { id: number; name: string; type: string; path: string; synced: boolean; queued: number; collisions: number; warnings: number; state: string }[];
-  transfers: unknown[];
+  updated: string;
+  roots: {
+    id: number;
+    name: string;
+    type: string;
+    path: string;
+    synced: boolean;
+    queued: number;
+    collisions: number;
+    warnings: number;
+    excl_files: number;
+    state: string;
+    bytes_up: number;
+    bytes_down: number;
+    delta_uploads: number;
+    delta_downloads: number;
+    whole_uploads: number;
+    whole_downloads: number;
+  }[];
+  transfers: { root_id: number; path: string; direction: 'up' | 'down'; size: number; started: string }[];
+  throttle?: { limit: number | null; in_exception: boolean; next_change: string | null; bytes_up: number; bytes_down: number };
+  machine?: { id: number; guid: string; health_reports: number; next_health_report: string | null } | null;
 }
 
 export function sleep(ms: number): Promise<void> {
