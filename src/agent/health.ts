@@ -5,10 +5,11 @@
 //
 // When: one report as the agent starts, then at random intervals between the machine's
 // health_report_period_minutes_min and _max, spread around health_report_period_minutes (the
-// average) — a triangular distribution on [min, max] whose mean is the average, so a fleet does
-// not report in lock-step. Missing values are derived (see healthPeriod); all null = the agent
-// default, 10–20 minutes (15 on average). New settings take effect from the next report on
-// (the pending one is re-drawn). `minuteMs` shortens a minute for tests
+// average): uniform on [min, average] or on [average, max], weighted so that the mean is the
+// average, so a fleet does not report in lock-step. Missing values are derived (see healthPeriod); all null = the agent
+// default, 10–20 minutes (15 on average). A new period applies at once: the pending report is
+// re-drawn from the time of the last one (sent at once if that is already past), so every gap
+// between two reports lies within the period in force. `minuteMs` shortens a minute for tests
 // (AXIS_AGENT_HEALTH_MINUTE_MS).
 import type { HealthReportBody } from '../api/client.js';
 import { AuthError } from '../api/errors.js';
@@ -50,15 +51,18 @@ export function healthPeriod(s: HealthPeriodSettings | undefined): HealthPeriod 
   return { minMinutes: min, maxMinutes: max, avgMinutes: mean };
 }
 
-/** A random delay (ms) in [min, max] with mean `avg` (triangular distribution). */
+/**
+ * A random delay (ms) in [min, max] whose mean is `avg`: uniform on [min, avg] with probability
+ * (max − avg) / (max − min), else uniform on [avg, max] (`random` maps monotonically onto it).
+ */
 export function nextHealthDelayMs(p: HealthPeriod, minuteMs = 60_000, random: () => number = Math.random): number {
   const a = p.minMinutes * minuteMs;
   const b = p.maxMinutes * minuteMs;
   if (b <= a) return Math.round(a);
-  const c = Math.min(b, Math.max(a, 3 * p.avgMinutes * minuteMs - a - b));
+  const m = Math.min(b, Math.max(a, p.avgMinutes * minuteMs));
+  const q = (b - m) / (b - a);
   const u = Math.min(1, Math.max(0, random()));
-  const fc = (c - a) / (b - a);
-  const x = u < fc ? a + Math.sqrt(u * (b - a) * (c - a)) : b - Math.sqrt((1 - u) * (b - a) * (b - c));
+  const x = u < q ? a + (u / q) * (m - a) : m + (q < 1 ? ((u - q) / (1 - q)) * (b - m) : 0);
   return Math.round(Math.min(b, Math.max(a, x)));
 }
 
@@ -87,6 +91,8 @@ export class HealthReporter {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private sending: Promise<void> = Promise.resolve();
+  private lastAt: number | undefined;
+  private periodKey = '';
   /** Reports sent since start (for status and tests). */
   sent = 0;
   /** When the next report is due (epoch ms). */
@@ -99,19 +105,31 @@ export class HealthReporter {
     this.report();
   }
 
-  /** The period changed: the pending report is re-drawn from now. */
-  reschedule(): void {
-    if (this.stopped) return;
+  private drawDelay(): number {
+    const p = this.o.period();
+    this.periodKey = `${p.minMinutes}/${p.maxMinutes}/${p.avgMinutes}`;
+    return nextHealthDelayMs(p, this.o.minuteMs, this.o.random);
+  }
+
+  private schedule(ms: number): void {
     clearTimeout(this.timer);
-    const delay = nextHealthDelayMs(this.o.period(), this.o.minuteMs, this.o.random);
-    this.nextAt = Date.now() + delay;
-    this.timer = setTimeout(() => this.report(), delay);
+    this.nextAt = Date.now() + ms;
+    this.timer = setTimeout(() => this.report(), ms);
     this.timer.unref?.();
+  }
+
+  /** The settings may have changed: a new period re-draws the pending report from the last one. */
+  reschedule(): void {
+    if (this.stopped || this.lastAt === undefined) return;
+    const p = this.o.period();
+    if (`${p.minMinutes}/${p.maxMinutes}/${p.avgMinutes}` === this.periodKey) return;
+    this.schedule(Math.max(0, this.lastAt + this.drawDelay() - Date.now()));
   }
 
   private report(): void {
     if (this.stopped) return;
-    this.reschedule();
+    this.lastAt = Date.now();
+    this.schedule(this.drawDelay());
     this.sending = this.sending.then(async () => {
       try {
         await this.o.send(this.o.snapshot());

@@ -218,6 +218,13 @@ export class BandwidthLimiter {
     const limiter = this;
     return new Transform({
       transform(this: Transform, chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+        if (limiter.rate === null && limiter.queue.length === 0) {
+          // Unlimited: pass the chunk as it is, only counted.
+          if (direction === 'up') limiter.bytesUp += chunk.length;
+          else limiter.bytesDown += chunk.length;
+          cb(null, chunk);
+          return;
+        }
         limiter.pass(this, chunk, direction, abort.signal).then(
           () => cb(),
           (err: Error) => (abort.signal.aborted ? cb() : cb(err)),

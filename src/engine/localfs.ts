@@ -2,7 +2,23 @@
 // root, never through a symlink), atomic writes (temp file in the same folder, fsync,
 // rename), content hashing and the directory scan that feeds the local tree.
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, promises as fsp, type Stats } from 'node:fs';
+import {
+  closeSync,
+  constants as fsConstants,
+  createReadStream,
+  createWriteStream,
+  fstatSync,
+  linkSync,
+  lstatSync,
+  openSync,
+  promises as fsp,
+  readFileSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+  type Stats,
+} from 'node:fs';
 import path from 'node:path';
 import { pipeline as pipe, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -102,17 +118,21 @@ export class ContentMismatchError extends Error {
   }
 }
 
+/** The file at the target changed while it was being replaced (see swapIntoPlace); nothing was lost. */
+export class TargetChangedError extends Error {}
+
 /**
  * Writes `source` to `root/relPath` atomically: into a temp file in the same folder, fsynced,
  * hash-verified against `expectedSha256` (if given), mtime set, then renamed over the target
  * and the folder fsynced. A crash at any point leaves either the old file or the new one.
- * `beforeRename` runs just before the rename (the executor re-checks its preconditions there).
+ * `beforeRename` runs just before the rename (the executor re-checks its preconditions there);
+ * `lastCheck` runs synchronously right before the swap, on the target's lstat (undefined: absent).
  */
 export async function writeFileAtomic(
   root: string,
   relPath: string,
   source: Readable,
-  opts: { expectedSha256?: string; mtimeMs?: number; beforeRename?: () => Promise<void>; createParents?: boolean } = {},
+  opts: { expectedSha256?: string; mtimeMs?: number; beforeRename?: () => Promise<void>; lastCheck?: (st: Stats | undefined) => void; createParents?: boolean } = {},
 ): Promise<{ sha256: string; size: number; stat: Stats }> {
   const target = await resolveInside(root, relPath);
   const dir = path.dirname(target);
@@ -148,7 +168,7 @@ export async function writeFileAtomic(
     await opts.beforeRename?.();
     // Re-check confinement right before the rename: the folder may have changed meanwhile.
     await resolveInside(root, relPath);
-    await fsp.rename(tmp, target);
+    swapIntoPlace(tmp, target, opts.lastCheck);
     await fsyncDir(dir);
     return { sha256, size, stat: await fsp.stat(target) };
   } catch (err) {
@@ -188,6 +208,124 @@ export function readExactly(abs: string, size: number, onChange: (why: string) =
   const source = createReadStream(abs);
   source.on('error', (err: NodeJS.ErrnoException) => report(err.code === 'ENOENT' ? 'disappeared' : `could not be read (${err.message})`));
   return pipe(source, guard, () => undefined);
+}
+
+/**
+ * The last look at `target` and the swap, in synchronous calls back to back (nothing else of
+ * this process runs in between), so a change by someone else can only slip in within
+ * microseconds:
+ * - a new file is hard-linked into place, which fails if anything appeared at the name
+ *   (TargetChangedError); file systems without hard links fall back to a rename;
+ * - a file being replaced is held open across the rename: if it was written through a handle
+ *   opened before the swap (an editor writing in place), its content is put back at the target
+ *   and TargetChangedError thrown, so the write is not lost with the replaced file.
+ */
+function swapIntoPlace(tmp: string, target: string, lastCheck?: (st: Stats | undefined) => void): void {
+  let fd: number | undefined;
+  try {
+    // (Windows: not held open; replacing a file that is open may be refused there.)
+    if (process.platform !== 'win32') {
+      try {
+        fd = openSync(target, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'ELOOP' && code !== 'EISDIR') throw err;
+      }
+    }
+    // What the held file looks like before the last check: any write from here on is noticed.
+    const held = fd !== undefined ? fstatSync(fd, { bigint: true }) : undefined;
+    const heldId = fd !== undefined ? fileId(fstatSync(fd)) : undefined;
+    let st: Stats | undefined;
+    try {
+      st = lstatSync(target);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    lastCheck?.(st);
+    if (!st) {
+      try {
+        linkSync(tmp, target);
+        unlinkSync(tmp);
+        return;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') throw new TargetChangedError(`${target} appeared while it was being written`);
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS' && code !== 'EMLINK') throw err;
+      }
+      renameSync(tmp, target);
+      return;
+    }
+    if (fd === undefined || !held) {
+      renameSync(tmp, target);
+      return;
+    }
+    if (heldId !== fileId(st)) throw new TargetChangedError(`${target} was replaced while it was being written`);
+    renameSync(tmp, target);
+    const after = fstatSync(fd, { bigint: true });
+    // (Not ctime: the rename itself changes the replaced file's link count, hence its ctime.)
+    if (after.mtimeNs !== held.mtimeNs || after.size !== held.size) {
+      // Written during the swap: that content only lives in the handle now. Put it back.
+      const content = readFileSync(fd);
+      const back = `${tmp}-back`;
+      writeFileSync(back, content, { flag: 'wx', mode: Number(held.mode) & 0o777 });
+      renameSync(back, target);
+      throw new TargetChangedError(`${target} was written while it was being replaced; the written content was kept`);
+    }
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Deletes the file `abs` unless it changes at the last moment: `lastCheck` on its lstat and the
+ * unlink back to back (synchronous), and the file held open across the unlink so that a write
+ * through a handle opened before (an editor writing in place) is noticed; that content is then
+ * put back (under the same name, or a "(kept …)" name if something new took it) and
+ * TargetChangedError thrown.
+ */
+export function removeFileChecked(abs: string, lastCheck: (st: Stats | undefined) => void): void {
+  let fd: number | undefined;
+  try {
+    if (process.platform !== 'win32') {
+      try {
+        fd = openSync(abs, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'ELOOP' && code !== 'EISDIR') throw err;
+      }
+    }
+    const held = fd !== undefined ? fstatSync(fd, { bigint: true }) : undefined;
+    const heldId = fd !== undefined ? fileId(fstatSync(fd)) : undefined;
+    const st = lstatSync(abs, { throwIfNoEntry: false });
+    lastCheck(st);
+    if (fd === undefined || !held) {
+      unlinkSync(abs);
+      return;
+    }
+    if (!st || heldId !== fileId(st)) throw new TargetChangedError(`${abs} was replaced while it was being deleted`);
+    unlinkSync(abs);
+    const after = fstatSync(fd, { bigint: true });
+    if (after.mtimeNs !== held.mtimeNs || after.size !== held.size) {
+      const back = path.join(path.dirname(abs), `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
+      writeFileSync(back, readFileSync(fd), { flag: 'wx', mode: Number(held.mode) & 0o777 });
+      try {
+        linkSync(back, abs);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const { stem, ext } = splitName(path.basename(abs));
+        renameSync(back, path.join(path.dirname(abs), `${stem} (kept ${randomBytes(3).toString('hex')})${ext}`));
+      }
+      rmSync(back, { force: true });
+      throw new TargetChangedError(`${abs} was written while it was being deleted; the written content was kept`);
+    }
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+function splitName(name: string): { stem: string; ext: string } {
+  const dot = name.lastIndexOf('.');
+  return dot > 0 ? { stem: name.slice(0, dot), ext: name.slice(dot) } : { stem: name, ext: '' };
 }
 
 export async function fsyncDir(dir: string): Promise<void> {

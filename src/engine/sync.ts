@@ -563,6 +563,10 @@ export class RootSync extends EventEmitter {
             signature = await withSignature(sigs, { rootId, fileId: op.remoteId, revisionId: op.revisionId, size: op.size }, body);
             body = signature.stream;
           }
+          // The body may fail (a delta patched from a local base the user just changed) before
+          // writeFileAtomic's pipeline listens: an unheard 'error' would crash the agent. The
+          // pipeline still sees the error (the stream is left errored).
+          body.on('error', () => undefined);
           const remote = trees.remote.get(op.remotePath);
           const mtimeMs = remote?.modified ? Date.parse(`${remote.modified}Z`) : undefined;
           const res = await writeFileAtomic(this.rootDir, op.localPath, body, {

@@ -313,11 +313,22 @@ describe('sessions', () => {
     expect(after.refresh_token).not.toBe(before.refresh_token);
   });
 
-  it('a revoked session: whoami exits 2 and says to log in', async () => {
+  // The agent holds machine credentials (issue "Machine identity…"): a session that ends is
+  // renewed with them; a new login is asked for only when the machine credentials are revoked.
+  it('a revoked session is renewed with the machine credentials; revoked machine credentials: whoami exits 2 and says to log in', async () => {
     const home = newHome();
     expect((await agent(home, ['login', '--server', t.url, '--username', ALICE.email, '--password', ALICE.password, '--trust-fingerprint', fp])).code).toBe(0);
-    const res = await call(t, 'POST', 'oauth2/revoke', { form: { token: storedTokens(home).refresh_token } });
+    const revoked = storedTokens(home);
+    const res = await call(t, 'POST', 'oauth2/revoke', { form: { token: revoked.refresh_token } });
     expect(res.status).toBe(200);
+    const renewed = await agent(home, ['whoami', '--json']);
+    expect(renewed.code, renewed.stderr).toBe(0);
+    expect(JSON.parse(renewed.stdout).person.email).toBe(ALICE.email);
+    expect(storedTokens(home).refresh_token).not.toBe(revoked.refresh_token);
+
+    const machineId = JSON.parse(readFileSync(path.join(home, 'config.json'), 'utf8')).machine.id as number;
+    const alice = await accessToken(t, ALICE.email, ALICE.password);
+    expect((await call(t, 'POST', `api/2/machine/${machineId}/revoke`, { token: alice })).status).toBe(200);
     const r = await agent(home, ['whoami']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('Your session has expired; run axis-agent login');

@@ -166,6 +166,8 @@ function outsideState(): Record<string, string> {
   // One level above too ("../../z" from a subfolder).
   const parent = path.dirname(base);
   for (const name of ['z', 'escape.txt', 'evil', 'evil.txt']) state[`parent/${name}`] = String(existsSync(path.join(parent, name)));
+  // The absolute name the server sends (tests may run as root).
+  state['/etc/evil'] = String(existsSync('/etc/evil'));
   return state;
 }
 

@@ -291,7 +291,7 @@ async function scenario(seed: number, o: ScenarioOptions): Promise<RandomFs[]> {
       o.log(
         `seed ${seed} round ${round}: ${total} steps so far (${users.map((u) => `${u.name} raced ${u.counts.raced}, skipped ${u.counts.skipped}`).join('; ')}), ` +
           `edits ${editMs} ms, settled in ${settled.ms} ms, tree ${res.tree.size} entries (${copies} collision copies), ${res.required} versions required and present` +
-          (failed.length ? `; operations that failed and were retried:\n  ${failed.join('\n  ')}` : ''),
+          (failed.length && settled.ms > 10_000 ? `; slow to settle; operations that failed and were retried:\n  ${failed.join('\n  ')}` : ''),
       );
       if (round >= o.maxRounds || Date.now() >= o.until || total >= o.maxSteps) break;
     }
