@@ -559,14 +559,15 @@ export class RootSync extends EventEmitter {
             whole.on('error', (err) => count.destroy(err));
             body = whole.pipe(count);
           }
+          // The body may fail (a delta patched from a local base the user just changed or
+          // removed) before anything consumes it: an unheard 'error' would crash the agent. The
+          // consumers still see the error (the stream is left errored).
+          body.on('error', () => undefined);
           if (sigs) {
             signature = await withSignature(sigs, { rootId, fileId: op.remoteId, revisionId: op.revisionId, size: op.size }, body);
             body = signature.stream;
+            body.on('error', () => undefined);
           }
-          // The body may fail (a delta patched from a local base the user just changed) before
-          // writeFileAtomic's pipeline listens: an unheard 'error' would crash the agent. The
-          // pipeline still sees the error (the stream is left errored).
-          body.on('error', () => undefined);
           const remote = trees.remote.get(op.remotePath);
           const mtimeMs = remote?.modified ? Date.parse(`${remote.modified}Z`) : undefined;
           const res = await writeFileAtomic(this.rootDir, op.localPath, body, {

@@ -184,6 +184,9 @@ export async function tryDeltaDownload(
   const patch = createPatchStream(a.basisAbs);
   body.on('error', (err) => patch.destroy(err));
   count.on('error', (err) => patch.destroy(err));
+  // A missing or changed basis fails at once: keep the error on the stream for its consumer
+  // instead of crashing the process when nothing listens yet.
+  patch.on('error', () => undefined);
   return body.pipe(count).pipe(patch);
 }
 
@@ -207,6 +210,11 @@ export async function withSignature(
     out.destroy(err);
     toSig.destroy(err);
   });
+  // Failed already (while the temp path was made): pass the error on, or `out` never ends.
+  if (content.errored) {
+    out.destroy(content.errored);
+    toSig.destroy(content.errored);
+  }
   const sigDone = pipeline(toSig, sigStream(a.size), createWriteStream(tmp)).then(
     () => true,
     () => false,
