@@ -21,7 +21,7 @@
 //                           1-64 KiB (log-uniform) in nested folders, 10 % of ~1 MiB
 //   --restart-files N       files of the restart benchmark (default 100000, --small 10000)
 //   --cpu-prof              run the agents and the server with --cpu-prof and print their hottest functions
-//   --agent-node-options S  extra node flags for the agent processes (e.g. "--max-old-space-size=64")
+//   --agent-node-options=S  extra node flags for the agent processes (e.g. --agent-node-options=--max-old-space-size=64)
 //   --tmp DIR               where the temp folders go (default: the OS temp dir)
 //   --keep                  keep the temp folders (default: removed)
 //   --no-doc                do not touch docs/benchmarks.md

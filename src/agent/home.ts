@@ -58,7 +58,8 @@ export async function ensureHome(dir: string): Promise<void> {
  * rename over the target. Readers see the old content or the new, never a mix.
  */
 export async function writeFileAtomic(file: string, data: string, mode: number): Promise<void> {
-  const tmp = `${file}.${process.pid}.${Date.now().toString(36)}.tmp`;
+  // pid + time + random: concurrent writers of one file never share a temp name.
+  const tmp = `${file}.${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}.tmp`;
   const fh = await fsp.open(tmp, 'wx', mode);
   try {
     await fh.writeFile(data, 'utf8');
