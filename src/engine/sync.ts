@@ -744,20 +744,24 @@ export class RootSync extends EventEmitter {
   private async keepBoth(op: CollisionOp, trees: Trees): Promise<OpOutcome> {
     const abs = await this.expectUnchanged(op.localPath, op.expectLocal, trees.local.get(op.localPath));
     const folder = parentPath(op.localPath);
+    // Taken as the planner and the server see names (two copies made in one second of "b.txt"
+    // and "B.txt" must not differ only in letter case).
+    const ci = keysCaseInsensitive({ ...this.o.policy(), caseInsensitive: this.caseInsensitive });
+    const taken = new Set([...trees.local.keys(), ...trees.remote.keys()].map((p) => pathKey(p, ci)));
     const name = uniqueCollisionCopyName(
       baseName(op.localPath),
       this.now(),
       this.o.machineName,
-      (c) => {
-        const p = joinPath(folder, c);
-        return trees.local.has(p) || trees.remote.has(p);
-      },
+      (c) => taken.has(pathKey(joinPath(folder, c), ci)),
       { isFolder: op.local.kind === 'folder', platform: this.platform, utcOffsetMinutes: -this.now().getTimezoneOffset() },
     );
     const copy = joinPath(folder, name);
     const { abs: target, st } = await this.lstatLocal(copy);
     if (st) throw new Skip(`${copy} exists`);
-    await fsp.rename(abs, target);
+    // The last look and the rename back to back (no await between them).
+    const twin = this.caseTwin(copy);
+    if (lstatSync(target, { throwIfNoEntry: false }) || twin !== undefined) throw new Skip(`${copy} appeared locally`);
+    renameSync(abs, target);
     this.o.store.activity(this.rootId, 'collision-copy', op.localPath, copy);
     return { copyPath: copy };
   }

@@ -375,20 +375,25 @@ export class RandomFs {
       case 'append':
       case 'truncate': {
         const rel = rng.pick(files);
+        // The new bytes are ready before the file is opened (as in an editor's save): the file
+        // is open for microseconds. (A writer that keeps a file open while the agent replaces
+        // it, and writes afterwards, writes into the replaced file: see the engine's notes.)
+        const fresh = kind === 'overwrite' ? this.content(0) : kind === 'append' ? this.content(0, rng.range(80, 1500)) : undefined;
+        const cut = rng.next();
         const fd = fs.openSync(this.abs(rel), 'r+');
         try {
           const old = fs.readFileSync(fd);
           let now: Buffer;
           if (kind === 'overwrite') {
-            now = this.content(0);
+            now = fresh!;
             fs.writeSync(fd, now, 0, now.length, 0);
             fs.ftruncateSync(fd, now.length);
           } else if (kind === 'append') {
-            const extra = this.content(0, rng.range(80, 1500));
+            const extra = fresh!;
             fs.writeSync(fd, extra, 0, extra.length, old.length);
             now = Buffer.concat([old, extra]);
           } else {
-            const len = old.length === 0 ? 0 : rng.int(old.length);
+            const len = Math.floor(cut * old.length);
             fs.ftruncateSync(fd, len);
             now = old.subarray(0, len);
           }
@@ -414,12 +419,14 @@ export class RandomFs {
         }
       }
       case 'rapidReEdit': {
-        // Several same-size rewrites within a few milliseconds (size and, often, mtime stay put).
+        // Several same-size rewrites within a few milliseconds, often within one (size and the
+        // millisecond of the mtime stay put: only the content tells the versions apart).
         const rel = rng.pick(files);
         const size = rng.range(80, 600);
         const times = rng.range(2, 4);
         const parts: string[] = [];
         for (let i = 0; i < times; i++) {
+          const now = this.content(i, size);
           let fd: number;
           try {
             fd = fs.openSync(this.abs(rel), 'r+');
@@ -430,14 +437,15 @@ export class RandomFs {
           }
           try {
             const old = fs.readFileSync(fd);
-            const now = this.content(i, size);
             fs.writeSync(fd, now, 0, now.length, 0);
             fs.ftruncateSync(fd, now.length);
             parts.push(this.destroy(old), this.record(now, kind, rel));
           } finally {
             fs.closeSync(fd);
           }
-          if (i < times - 1) await sleep(rng.int(3));
+          // Often no pause at all: the next write lands within the same millisecond.
+          const gap = rng.int(3);
+          if (gap > 0 && i < times - 1) await sleep(gap);
         }
         return `${rel} x${times} ${parts.join(' ')}`;
       }
@@ -497,18 +505,34 @@ export class RandomFs {
         return `${rel} -> ${to}`;
       }
       case 'deleteFolder': {
+        // Like a file manager: delete each file seen (read first: the user's own decision),
+        // then the folders, deepest first. Whatever the agent put in meanwhile (a file it
+        // downloaded, or a folder it moved back in) was not seen, is not deleted, and keeps
+        // its folder ("folder not empty"), so every destroyed version is one this user saw.
         const rel = rng.pick(folders);
+        const base = this.abs(rel);
         const parts: string[] = [];
-        for (const e of listTree(this.abs(rel))) {
+        const seen = listTree(base);
+        for (const e of seen) {
           if (e.kind !== 'file') continue;
+          const abs = path.join(base, ...e.path.split('/'));
           try {
-            parts.push(this.destroy(fs.readFileSync(path.join(this.abs(rel), ...e.path.split('/')))));
+            const data = fs.readFileSync(abs);
+            fs.unlinkSync(abs);
+            parts.push(this.destroy(data));
           } catch {
-            // removed meanwhile
+            // moved or removed by the agent meanwhile: not this user's to delete
           }
         }
-        fs.rmSync(this.abs(rel), { recursive: true, force: true });
-        return `${rel} ${parts.join(' ')}`.trimEnd();
+        let kept = 0;
+        for (const dir of [...seen.filter((e) => e.kind === 'folder').map((e) => path.join(base, ...e.path.split('/'))).reverse(), base]) {
+          try {
+            fs.rmdirSync(dir);
+          } catch {
+            kept++;
+          }
+        }
+        return `${rel} ${parts.join(' ')}${kept ? ` (${kept} folder(s) not empty any more: kept)` : ''}`.trimEnd();
       }
       case 'caseRename': {
         const e = rng.pick(entries);
