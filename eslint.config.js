@@ -50,6 +50,27 @@ export default tseslint.config(
     },
   },
   {
+    // The UI (renderer/src): browser code that talks to the agent only over the control API.
+    files: ['renderer/src/**/*.ts', 'renderer/src/**/*.tsx'],
+    languageOptions: {
+      globals: {
+        window: 'readonly', document: 'readonly', location: 'readonly', history: 'readonly', navigator: 'readonly',
+        fetch: 'readonly', EventSource: 'readonly', addEventListener: 'readonly', removeEventListener: 'readonly',
+        HTMLElement: 'readonly', HTMLHeadingElement: 'readonly', Event: 'readonly', MessageEvent: 'readonly',
+        Response: 'readonly', RequestInit: 'readonly', requestAnimationFrame: 'readonly',
+      },
+    },
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [noElectron, noElectronStore],
+        patterns: [
+          { group: ['node:*', 'fs', 'path', 'os', 'child_process'], message: 'renderer code runs in the browser: no Node modules.' },
+          { group: ['**/src/*', '../../src/**', '../../../src/**'], message: 'the renderer talks to the agent only over the control API (docs/control-api.md).' },
+        ],
+      }],
+    },
+  },
+  {
     files: ['src/server/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {
