@@ -96,78 +96,82 @@ export interface LoginOptions {
   trustFingerprint?: string;
 }
 
-export async function login(ctx: CliContext, opts: LoginOptions): Promise<number> {
-  const paths = homePaths(ctx.home);
-  const previous = await loadConfig(paths.config).catch(() => undefined);
+/**
+ * One password login, shared by `axis-agent login` (which prompts) and the control API (which
+ * answers one HTTP request per step): connect (checks the certificate before any credential is
+ * sent), then `password()` as often as needed (a two-step account answers "two_step" until a
+ * right code is given; the caller counts wrong codes against MAX_CODE_TRIES), then `complete()`
+ * registers this machine and stores the credentials. Tokens stay in memory until complete()
+ * succeeds. Call close() in every case.
+ */
+export class PasswordLogin {
+  readonly server: string;
+  readonly fingerprint: string | undefined;
+  private tokens: Tokens | undefined;
+  private readonly client: AxisClient;
 
-  let serverInput = opts.server;
-  if (!serverInput) {
-    const hint = previous ? ` [${previous.server}]` : '';
-    serverInput = (await ctx.prompter.ask(`Server URL${hint}: `)) || previous?.server;
+  constructor(o: { server: string; fingerprint?: string; userAgent: string }) {
+    this.server = o.server;
+    this.fingerprint = o.fingerprint;
+    this.client = new AxisClient({
+      server: o.server,
+      trust: o.fingerprint ? { fingerprint: o.fingerprint } : undefined,
+      keepAlive: false,
+      userAgent: o.userAgent,
+      retry: CLI_RETRY,
+      tokens: { load: () => this.tokens, save: (t) => void (this.tokens = t) },
+    });
   }
-  if (!serverInput) throw new CliError('No server given: use --server https://your-server');
-  const server = normalizeServerUrl(serverInput);
-  ctx.server = server;
 
-  // A fingerprint given now wins; otherwise the one pinned for this server at the last login.
-  const fingerprint = opts.trustFingerprint
-    ? normalizeFingerprint(opts.trustFingerprint)
-    : previous && sameServer(previous.server, server)
-      ? (previous.fingerprint ?? undefined)
-      : undefined;
+  /**
+   * The server URL and the fingerprint to trust: a fingerprint given now wins; otherwise the
+   * one pinned for this server at the last login of this home.
+   */
+  static async target(home: string, serverInput: string, trustFingerprint?: string): Promise<{ server: string; fingerprint: string | undefined }> {
+    const previous = await loadConfig(homePaths(home).config).catch(() => undefined);
+    const server = normalizeServerUrl(serverInput);
+    const fingerprint = trustFingerprint
+      ? normalizeFingerprint(trustFingerprint)
+      : previous && sameServer(previous.server, server)
+        ? (previous.fingerprint ?? undefined)
+        : undefined;
+    return { server, fingerprint };
+  }
 
-  // Tokens stay in memory until the whole login succeeded.
-  let tokens: Tokens | undefined;
-  const client = new AxisClient({
-    server,
-    trust: fingerprint ? { fingerprint } : undefined,
-    keepAlive: false,
-    userAgent: ctx.userAgent,
-    retry: CLI_RETRY,
-    tokens: { load: () => tokens, save: (t) => void (tokens = t) },
-  });
-  try {
-    // Check the connection (and the certificate) before asking for or sending credentials.
+  /** Checks the connection (and the certificate) before credentials are asked for or sent. */
+  async connect(): Promise<void> {
     try {
-      await client.version();
+      await this.client.version();
     } catch (err) {
       if (!(err instanceof AxisApiError && err.status === 404)) throw err;
     }
+  }
 
-    const username = await required(opts.username, () => ctx.prompter.ask('Username: '), 'username', '--username');
-    const password = await required(opts.password, () => ctx.prompter.askSecret('Password: '), 'password', '--password');
-
-    let code = opts.authCode || undefined;
-    let wrongCodes = 0;
-    let announced = false;
-    for (let round = 0; ; round++) {
-      try {
-        await client.loginPassword(username, password, code);
-        break;
-      } catch (err) {
-        if (!(err instanceof AuthError) || (err.kind !== 'two_step_required' && err.kind !== 'invalid_auth_code')) throw err;
-        if (err.kind === 'invalid_auth_code') {
-          wrongCodes++;
-          if (wrongCodes >= MAX_CODE_TRIES) throw new CliError(`Invalid authentication code (${wrongCodes} tries). Run axis-agent login again.`, EXIT_AUTH);
-          ctx.stderr.write(`Invalid authentication code. Try again (${MAX_CODE_TRIES - wrongCodes} ${MAX_CODE_TRIES - wrongCodes === 1 ? 'try' : 'tries'} left).\n`);
-        }
-        if (!announced && err.twoStepMode) {
-          ctx.stdout.write(`This account uses two-step authentication. ${channelMessage(err.twoStepMode)}\n`);
-          announced = true;
-        }
-        if (round > MAX_CODE_TRIES * 2) throw new CliError('No valid authentication code given. Run axis-agent login again.', EXIT_AUTH);
-        const answer = await ctx.prompter.ask('Authentication code: ');
-        if (answer === undefined) throw new CliError('No authentication code given: use --auth-code or answer the prompt.', EXIT_AUTH);
-        code = answer.trim() || undefined;
-      }
+  /**
+   * Tries the password (and code). "ok": logged in, call complete(). "two_step": a code is
+   * needed (`invalid`: the code given was wrong). Other failures throw (AuthError
+   * invalid_credentials, NetworkError, …).
+   */
+  async password(username: string, password: string, code?: string): Promise<{ result: 'ok' } | { result: 'two_step'; mode: TwoStepMode | undefined; invalid: boolean }> {
+    try {
+      await this.client.loginPassword(username, password, code || undefined);
+      return { result: 'ok' };
+    } catch (err) {
+      if (!(err instanceof AuthError) || (err.kind !== 'two_step_required' && err.kind !== 'invalid_auth_code')) throw err;
+      return { result: 'two_step', mode: err.twoStepMode, invalid: err.kind === 'invalid_auth_code' };
     }
+  }
 
+  /** After "ok": registers the machine, drops the user's session, stores config and secrets. */
+  async complete(ctx: Pick<CliContext, 'home' | 'env' | 'version'>, username: string): Promise<{ config: AgentConfig; person: { id: number; email: string; display_name: string } }> {
+    const client = this.client;
+    const paths = homePaths(ctx.home);
     const person = await client.person();
     const userTokens = await client.currentTokens();
     if (!userTokens) throw new AuthError('not_logged_in', 'login returned no tokens');
 
     await ensureHome(paths.dir);
-    const machine = await registerMachine(ctx, client, paths.dir, server);
+    const machine = await registerMachine(ctx, client, paths.dir, this.server);
     if (machine) {
       // From now on the agent is the machine: the user's session is not needed any more.
       await client.revokeTokens(userTokens).catch(() => undefined);
@@ -177,8 +181,8 @@ export async function login(ctx: CliContext, opts: LoginOptions): Promise<number
 
     const config: AgentConfig = {
       version: 1,
-      server,
-      fingerprint: fingerprint ?? null,
+      server: this.server,
+      fingerprint: this.fingerprint ?? null,
       username,
       account: { id: person.id, email: person.email, display_name: person.display_name },
       machine: machine ? { id: machine.machineId, guid: machine.guid } : undefined,
@@ -190,10 +194,65 @@ export async function login(ctx: CliContext, opts: LoginOptions): Promise<number
       else await secrets.delete(MACHINE_SECRET);
       await saveConfig(paths.config, config);
     });
-    ctx.stdout.write(`Logged in to ${server} as ${person.display_name} <${person.email}>.\n`);
+    return { config, person: { id: person.id, email: person.email, display_name: person.display_name } };
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+/** What the UI shows under the code field for a two-step mode. */
+export function twoStepHint(mode: TwoStepMode): string {
+  return channelMessage(mode);
+}
+
+export async function login(ctx: CliContext, opts: LoginOptions): Promise<number> {
+  const paths = homePaths(ctx.home);
+  const previous = await loadConfig(paths.config).catch(() => undefined);
+
+  let serverInput = opts.server;
+  if (!serverInput) {
+    const hint = previous ? ` [${previous.server}]` : '';
+    serverInput = (await ctx.prompter.ask(`Server URL${hint}: `)) || previous?.server;
+  }
+  if (!serverInput) throw new CliError('No server given: use --server https://your-server');
+  const target = await PasswordLogin.target(ctx.home, serverInput, opts.trustFingerprint);
+  ctx.server = target.server;
+
+  const session = new PasswordLogin({ ...target, userAgent: ctx.userAgent });
+  try {
+    await session.connect();
+
+    const username = await required(opts.username, () => ctx.prompter.ask('Username: '), 'username', '--username');
+    const password = await required(opts.password, () => ctx.prompter.askSecret('Password: '), 'password', '--password');
+
+    let code = opts.authCode || undefined;
+    let wrongCodes = 0;
+    let announced = false;
+    for (let round = 0; ; round++) {
+      const r = await session.password(username, password, code);
+      if (r.result === 'ok') break;
+      if (r.invalid) {
+        wrongCodes++;
+        if (wrongCodes >= MAX_CODE_TRIES) throw new CliError(`Invalid authentication code (${wrongCodes} tries). Run axis-agent login again.`, EXIT_AUTH);
+        ctx.stderr.write(`Invalid authentication code. Try again (${MAX_CODE_TRIES - wrongCodes} ${MAX_CODE_TRIES - wrongCodes === 1 ? 'try' : 'tries'} left).\n`);
+      }
+      if (!announced && r.mode) {
+        ctx.stdout.write(`This account uses two-step authentication. ${channelMessage(r.mode)}\n`);
+        announced = true;
+      }
+      if (round > MAX_CODE_TRIES * 2) throw new CliError('No valid authentication code given. Run axis-agent login again.', EXIT_AUTH);
+      const answer = await ctx.prompter.ask('Authentication code: ');
+      if (answer === undefined) throw new CliError('No authentication code given: use --auth-code or answer the prompt.', EXIT_AUTH);
+      code = answer.trim() || undefined;
+    }
+
+    const { config } = await session.complete(ctx, username);
+    ctx.stdout.write(`Logged in to ${target.server} as ${config.account!.display_name} <${config.account!.email}>.\n`);
     return EXIT_OK;
   } finally {
-    client.close();
+    session.close();
   }
 }
 
@@ -203,7 +262,7 @@ export async function login(ctx: CliContext, opts: LoginOptions): Promise<number
  * A guid the server gives to another account (409) is the cloned-image case: this install
  * takes a new install id (so a new guid) once, unless AXIS_MACHINE_GUID fixes the guid.
  */
-async function registerMachine(ctx: CliContext, client: AxisClient, home: string, server: string): Promise<StoredMachine | undefined> {
+async function registerMachine(ctx: Pick<CliContext, 'env' | 'version'>, client: AxisClient, home: string, server: string): Promise<StoredMachine | undefined> {
   const opts = { env: ctx.env ?? process.env, agentVersion: ctx.version ?? '0.0.0' };
   let identity = await machineIdentity(home, opts);
   for (let attempt = 0; ; attempt++) {
@@ -238,27 +297,31 @@ async function loggedIn(paths: HomePaths): Promise<{ config: AgentConfig; secret
   return { config, secrets, tokens, machine };
 }
 
-export async function logout(ctx: CliContext): Promise<number> {
-  const paths = homePaths(ctx.home);
+/**
+ * Forgets this home's credentials: the machine's key is revoked on the server (with its
+ * sessions), the session revoked, and the secrets deleted. `server`: null when nobody was
+ * logged in; `warning`: the server could not be told (logged out locally all the same).
+ */
+export async function logoutHome(o: { home: string; userAgent: string }): Promise<{ server: string | null; warning?: string }> {
+  const paths = homePaths(o.home);
   const session = await loggedIn(paths);
   if (!session) {
     const secrets = secretsOf(paths);
     await secrets.delete(TOKENS_SECRET);
     await secrets.delete(MACHINE_SECRET);
-    ctx.stdout.write('Not logged in.\n');
-    return EXIT_OK;
+    return { server: null };
   }
-  ctx.server = session.config.server;
   const client = new AxisClient({
     server: session.config.server,
     trust: session.config.fingerprint ? { fingerprint: session.config.fingerprint } : undefined,
     keepAlive: false,
-    userAgent: ctx.userAgent,
+    userAgent: o.userAgent,
     tokens: tokenStoreFor(session.secrets),
     machine: machineCredentialsFor(session.secrets, session.config.server),
     timeouts: { connectMs: 5_000, responseMs: 10_000, idleMs: 10_000 },
     retry: { limit: 0 },
   });
+  let warning: string | undefined;
   try {
     // The machine's key is forgotten here, so it is revoked on the server too (with its sessions).
     if (session.machine) {
@@ -269,14 +332,30 @@ export async function logout(ctx: CliContext): Promise<number> {
     await client.revoke();
   } catch (err) {
     const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    ctx.stderr.write(`Could not revoke the session on the server (${why}); it will expire by itself. Logged out locally.\n`);
+    warning = `Could not revoke the session on the server (${why}); it will expire by itself. Logged out locally.`;
   } finally {
     client.close();
     await session.secrets.delete(TOKENS_SECRET);
     await session.secrets.delete(MACHINE_SECRET);
   }
-  ctx.stdout.write(`Logged out of ${session.config.server}.\n`);
+  return { server: session.config.server, warning };
+}
+
+export async function logout(ctx: CliContext): Promise<number> {
+  const r = await logoutHome(ctx);
+  if (r.server === null) {
+    ctx.stdout.write('Not logged in.\n');
+    return EXIT_OK;
+  }
+  ctx.server = r.server;
+  if (r.warning) ctx.stderr.write(`${r.warning}\n`);
+  ctx.stdout.write(`Logged out of ${r.server}.\n`);
   return EXIT_OK;
+}
+
+/** Whether this home holds a login (config and tokens or a machine key). */
+export async function isLoggedIn(home: string): Promise<boolean> {
+  return (await loggedIn(homePaths(home)).catch(() => undefined)) !== undefined;
 }
 
 export async function whoami(ctx: CliContext, opts: { json?: boolean }): Promise<number> {

@@ -3,7 +3,8 @@
 //   axis-agent [--home DIR] login  [--server URL] [--username U] [--password P] [--auth-code C] [--trust-fingerprint HEX]
 //   axis-agent [--home DIR] logout
 //   axis-agent [--home DIR] whoami [--json]
-//   axis-agent [--home DIR] run [--sync-dir DIR] | status [--json] | collisions [--json]
+//   axis-agent [--home DIR] run [--sync-dir DIR] [--no-ui] [--wait-for-login] | status [--json] | collisions [--json]
+//   axis-agent [--home DIR] ui [--print]
 //   axis-agent [--home DIR] resolve ID --keep mine|server|both | pause | resume
 //
 // Exit codes: 0 ok, 1 error, 2 authentication needed (not logged in, session expired, login
@@ -15,6 +16,7 @@ import { HOME_ENV, resolveHome } from './home.js';
 import { describeError, EXIT_OK } from './output.js';
 import { createPrompter } from './prompt.js';
 import { registerSyncCommands } from './sync-cli.js';
+import { uiCommand } from './control/ui-command.js';
 
 export interface CliIo {
   stdin: NodeJS.ReadableStream;
@@ -23,7 +25,7 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
 }
 
-function packageVersion(): string {
+export function packageVersion(): string {
   for (const rel of ['../../../package.json', '../../package.json']) {
     try {
       const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
@@ -94,6 +96,14 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     .option('--json', 'print one JSON object {"server","person","roots"}')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       exitCode = await whoami(contextOf(cmd), opts);
+    });
+
+  program
+    .command('ui')
+    .description('open the agent UI of the running agent in a browser (a one-time login link)')
+    .option('--print', 'print the link instead of opening it')
+    .action(async (opts: { print?: boolean }, cmd: Command) => {
+      exitCode = await uiCommand(contextOf(cmd), opts);
     });
 
   registerSyncCommands(program, contextOf, (code) => {

@@ -14,15 +14,20 @@
 //     the above re-read from GET /api/2/machine/<id>/policy).
 // When the server refuses the machine's credentials (revoked key, locked machine) the agent
 // stops: `failed` resolves with exit code 2 and "run axis-agent login".
+//
+// The control API (src/agent/control/) owns a daemon's lifecycle (a new one after each login
+// through the UI) and reads it through the accessors below: status, policy, server roots,
+// limiter counters and throttle settings, the state database (collisions, activity); it
+// pauses, resumes and re-reads settings.json through it.
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { AxisClient } from '../api/client.js';
 import { AxisApiError, MachineCredentialsRefused, type AuthError } from '../api/errors.js';
-import type { MachineCommand, MachinePolicy, Person } from '../api/schemas.js';
+import type { MachineCommand, MachinePolicy, Person, ThrottleFields } from '../api/schemas.js';
 import type { Platform } from '../core/paths.js';
-import { BandwidthLimiter, localTimeZone } from '../engine/limiter.js';
+import { BandwidthLimiter, localTimeZone, type LimiterSnapshot } from '../engine/limiter.js';
 import { StateStore } from '../engine/store.js';
 import { RootSync } from '../engine/sync.js';
 import { SignatureStore } from '../engine/transfer.js';
@@ -129,6 +134,7 @@ export class AgentDaemon {
   private machine: StoredMachine | undefined;
   private machinePolicy: MachinePolicy | undefined;
   private machinePolicySupported = true;
+  private person: Person | undefined;
   private readonly limiter: BandwidthLimiter;
   private health: HealthReporter | undefined;
   private commands: CommandPoller | undefined;
@@ -148,6 +154,64 @@ export class AgentDaemon {
 
   get engine(): RootSync | undefined {
     return this.sync;
+  }
+
+  // ----- what the control API reads and changes (src/agent/control/) ---------------------------
+
+  /** The state database (undefined before start()). */
+  get stateStore(): StateStore | undefined {
+    return this.store;
+  }
+
+  /** The API client of the running agent (undefined before start()). */
+  get apiClient(): AxisClient | undefined {
+    return this.client;
+  }
+
+  /** The policy last read (collision resolution rights, exclusions). */
+  get currentPolicy(): ServerPolicy {
+    return this.policy;
+  }
+
+  /** The roots the account sees, as last read from the server. */
+  get serverRoots(): Person['roots'] {
+    return this.person?.roots ?? [];
+  }
+
+  /** The name collision copies carry. */
+  get machineName(): string {
+    return this.settings?.machineName ?? os.hostname();
+  }
+
+  get syncDirectory(): string {
+    return this.syncDir;
+  }
+
+  /** The manual-collisions setting in force (admin and user). */
+  get manualCollisionsInForce(): boolean {
+    return this.manualCollisions();
+  }
+
+  /** The schedule clock (epoch ms; the real time plus the test offset). */
+  now(): number {
+    return Date.now() + (this.o.clockOffsetMs ?? 0);
+  }
+
+  /** The limiter's state and the throttle settings it follows (null: none). */
+  bandwidth(): { snapshot: LimiterSnapshot; settings: ThrottleFields | null; timeZone: string } {
+    return { snapshot: this.limiter.snapshot(), settings: this.machinePolicy?.throttle ?? null, timeZone: this.o.timeZone ?? localTimeZone() };
+  }
+
+  /** Pauses or resumes every root (as `axis-agent pause|resume`), at once. */
+  async setPaused(paused: boolean): Promise<void> {
+    this.store?.setPaused(null, paused);
+    await this.tick();
+  }
+
+  /** Re-reads settings.json (manual collisions) and re-plans. */
+  async reloadSettings(): Promise<void> {
+    this.settings = await loadSettings(this.o.home);
+    this.sync?.poke();
   }
 
   async start(): Promise<{ rootId: number; syncDir: string }> {
@@ -315,6 +379,7 @@ export class AgentDaemon {
       }
     }
     const person = knownPerson ?? (await client.person());
+    this.person = person;
     companyPolicy ??= person.company_policy;
     this.policy = policyFromPerson(companyPolicy);
     this.setQuota(person);
@@ -365,7 +430,8 @@ export class AgentDaemon {
     return Math.max(0, q.quota - q.usage);
   }
 
-  private status(): AgentStatus {
+  /** The live status (`axis-agent status --json`). */
+  status(): AgentStatus {
     const m = this.machine;
     return buildStatus(this.store!, {
       pid: process.pid,

@@ -1,6 +1,6 @@
 // The sync verbs of the agent CLI: run, status, collisions, resolve, pause, resume.
 //
-//   axis-agent run [--sync-dir DIR]
+//   axis-agent run [--sync-dir DIR] [--no-ui] [--wait-for-login]   (src/agent/control/run.ts)
 //   axis-agent status [--json]        {"roots":[{"id","name","type","path","synced","queued","collisions","warnings",…}],"transfers":[…]}
 //   axis-agent collisions [--json]
 //   axis-agent resolve ID --keep mine|server|both     (or --all --keep …, where policy allows)
@@ -8,16 +8,16 @@
 import { existsSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import type { Command } from 'commander';
-import { pino } from 'pino';
 import type { CliContext } from './account.js';
 import { loadConfig } from './config.js';
-import { AgentDaemon, clientFor, policyFromPerson, stateDbPath, statusPath } from './daemon.js';
+import { clientFor, policyFromPerson, stateDbPath, statusPath } from './daemon.js';
 import { homePaths } from './home.js';
 import { CliError, EXIT_AUTH, EXIT_OK, NOT_LOGGED_IN } from './output.js';
 import { resolveCollision, type Keep } from './resolve.js';
 import { loadSettings } from './settings.js';
 import { buildStatus, type AgentStatus } from './status.js';
 import { StateStore } from '../engine/store.js';
+import { runAgent, type RunOptions } from './control/run.js';
 
 function pidAlive(pid: number | null): boolean {
   if (!pid) return false;
@@ -55,44 +55,10 @@ export function registerSyncCommands(program: Command, contextOf: (cmd: Command)
     .description("keep the account's sync folder in two-way sync until interrupted (Ctrl-C)")
     .option('--sync-dir <dir>', 'the local sync folder (remembered; default ~/AXIS CloudSync)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug', process.env.AXIS_AGENT_LOG ?? 'info')
-    .action(async (opts: { syncDir?: string; logLevel: string }, cmd: Command) => {
-      const ctx = contextOf(cmd);
-      const log = pino({ level: opts.logLevel }, pino.destination(2));
-      const env = ctx.env ?? process.env;
-      const longPoll = Number(env.AXIS_AGENT_LONG_POLL_SECONDS ?? 25);
-      const pollMs = Number(env.AXIS_AGENT_POLL_MS ?? 5000);
-      // Test knobs (docs/agent-cli.md): the throttle schedule's clock offset, the length of a
-      // health-period "minute".
-      const clockOffset = Number(env.AXIS_AGENT_CLOCK_OFFSET_MS ?? 0);
-      const healthMinute = Number(env.AXIS_AGENT_HEALTH_MINUTE_MS ?? 60_000);
-      const daemon = new AgentDaemon({
-        home: ctx.home,
-        log,
-        userAgent: ctx.userAgent,
-        syncDir: opts.syncDir,
-        longPollSeconds: Number.isFinite(longPoll) ? longPoll : 25,
-        pollMs: Number.isFinite(pollMs) && pollMs >= 100 ? pollMs : 5000,
-        env,
-        agentVersion: ctx.version,
-        clockOffsetMs: Number.isFinite(clockOffset) ? clockOffset : 0,
-        healthMinuteMs: Number.isFinite(healthMinute) && healthMinute >= 100 ? healthMinute : 60_000,
-      });
-      const started = await daemon.start();
-      ctx.stdout.write(`Syncing root ${started.rootId} into ${started.syncDir} (Ctrl-C stops).\n`);
-      const failure = await new Promise<CliError | undefined>((resolve) => {
-        const stop = (sig: string) => {
-          ctx.stdout.write(`Received ${sig}; finishing the current operations and stopping…\n`);
-          resolve(undefined);
-        };
-        process.once('SIGINT', () => stop('SIGINT'));
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        // The server refused the machine's credentials: stop, exit 2, say to log in.
-        void daemon.failed.then(resolve);
-      });
-      await daemon.stop();
-      if (failure) throw failure;
-      ctx.stdout.write('Stopped.\n');
-      setExit(EXIT_OK);
+    .option('--no-ui', 'do not serve the control API and UI on 127.0.0.1')
+    .option('--wait-for-login', 'start even when not logged in, and wait for a login through the UI')
+    .action(async (opts: RunOptions, cmd: Command) => {
+      setExit(await runAgent(contextOf(cmd), opts));
     });
 
   program
