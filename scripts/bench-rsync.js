@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 // Benchmark of the librsync binding against the rdiff CLI (same librsync, same parameters):
-// signature / delta / patch throughput on a ~256 MiB file, and peak RSS while computing
+// signature / delta / patch throughput on a ~256 MiB file (by wall-clock time, and by CPU time:
+// ours = this process's user+system time, all threads; rdiff's = the waited-for child's, from
+// /proc/self/stat; on a shared machine the CPU figures are the steadier; each operation runs
+// BENCH_RSYNC_ROUNDS times (default 5) after one untimed warm-up run each, ours and rdiff
+// alternating, medians shown), and peak RSS while computing
 // the delta of a 1 GiB file (process.resourceUsage().maxRSS of a fresh node process; rdiff's
 // via getrusage(RUSAGE_CHILDREN) when python3 is around).
 //
@@ -11,7 +15,7 @@
 // on 2 cores; temp files (~2.5 GB at most) go to $TMPDIR and are removed.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { createReadStream, mkdtempSync, openSync, closeSync, writeSync, readSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, mkdtempSync, openSync, closeSync, writeSync, readSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -83,15 +87,56 @@ async function sha256(file) {
   return h.digest('hex');
 }
 
-async function timed(fn) {
+/** CPU ms (user + system) of the waited-for children of this process (Linux; NaN elsewhere). */
+function childrenCpuMs() {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[13]) + Number(f[14])) * 1000) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** Wall-clock ms and CPU ms of `fn` (ours: this process; `child`: rdiff, a waited-for child). */
+async function timed(fn, { child = false } = {}) {
   const t0 = process.hrtime.bigint();
+  const c0 = child ? childrenCpuMs() : process.cpuUsage();
   await fn();
-  return Number(process.hrtime.bigint() - t0) / 1e6;
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const c = child ? childrenCpuMs() - c0 : process.cpuUsage(c0);
+  return { ms, cpu: child ? c : (c.user + c.system) / 1000 };
 }
 
 function rdiff(...args) {
   const r = spawnSync('rdiff', ['-f', ...args], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`rdiff ${args.join(' ')}: ${r.stderr}`);
+}
+
+const ROUNDS = Math.max(1, Number(process.env.BENCH_RSYNC_ROUNDS ?? 5));
+const median = (xs) => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+/** Runs ours and rdiff's version once untimed, then ROUNDS times alternating; medians of wall and of CPU time. */
+async function compare(ours, theirs) {
+  await ours();
+  theirs();
+  const o = [];
+  const t = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    o.push(await timed(ours));
+    t.push(await timed(theirs, { child: true }));
+  }
+  const med = (runs) => ({ ms: median(runs.map((r) => r.ms)), cpu: median(runs.map((r) => r.cpu)) });
+  return [med(o), med(t)];
 }
 
 const rows = [];
@@ -104,17 +149,23 @@ try {
   const params = rs.signatureParams(size);
   const sigArgs = ['-b', String(params.blockLen), '-S', String(params.strongLen)];
 
-  const tSigOurs = await timed(() => rs.signatureFile(f('basis'), f('ours.sig')));
-  const tSigRdiff = await timed(() => rdiff(...sigArgs, 'signature', f('basis'), f('rdiff.sig')));
+  const [tSigOurs, tSigRdiff] = await compare(
+    () => rs.signatureFile(f('basis'), f('ours.sig')),
+    () => rdiff(...sigArgs, 'signature', f('basis'), f('rdiff.sig')),
+  );
   const sameSig = (await sha256(f('ours.sig'))) === (await sha256(f('rdiff.sig')));
   rows.push(['signature', size, tSigOurs, tSigRdiff]);
 
-  const tDeltaOurs = await timed(() => rs.deltaFile(f('ours.sig'), f('new'), f('ours.delta')));
-  const tDeltaRdiff = await timed(() => rdiff('delta', f('ours.sig'), f('new'), f('rdiff.delta')));
+  const [tDeltaOurs, tDeltaRdiff] = await compare(
+    () => rs.deltaFile(f('ours.sig'), f('new'), f('ours.delta')),
+    () => rdiff('delta', f('ours.sig'), f('new'), f('rdiff.delta')),
+  );
   rows.push(['delta', newSize, tDeltaOurs, tDeltaRdiff]);
 
-  const tPatchOurs = await timed(() => rs.patchFile(f('basis'), f('ours.delta'), f('ours.out')));
-  const tPatchRdiff = await timed(() => rdiff('patch', f('basis'), f('ours.delta'), f('rdiff.out')));
+  const [tPatchOurs, tPatchRdiff] = await compare(
+    () => rs.patchFile(f('basis'), f('ours.delta'), f('ours.out')),
+    () => rdiff('patch', f('basis'), f('ours.delta'), f('rdiff.out')),
+  );
   rows.push(['patch', newSize, tPatchOurs, tPatchRdiff]);
   const want = await sha256(f('new'));
   const patchedOk = (await sha256(f('ours.out'))) === want && (await sha256(f('rdiff.out'))) === want;
@@ -156,11 +207,15 @@ try {
   const lines = [
     '',
     `${info.librsyncVersion}, addon linked ${info.linkage}; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg()[0].toFixed(2)}`,
-    `file ${size / MiB} MiB random; new version: 1 insertion, 1 deletion, 20 overwrites, 64 KiB appended`,
+    `file ${size / MiB} MiB random; new version: 1 insertion, 1 deletion, 20 overwrites, 64 KiB appended; medians of ${ROUNDS} runs each after a warm-up, ours and rdiff alternating`,
     `signature: block ${params.blockLen} B, strong sum ${params.strongLen} B, rabinkarp+blake2; identical to rdiff's: ${sameSig ? 'yes' : 'NO'}; patches correct: ${patchedOk ? 'yes' : 'NO'}`,
     '',
-    `${'operation'.padEnd(10)} ${pad('ours ms', 9)} ${pad('MiB/s', 7)} ${pad('rdiff ms', 9)} ${pad('MiB/s', 7)}`,
-    ...rows.map(([op, bytes, ours, theirs]) => `${op.padEnd(10)} ${pad(ours.toFixed(0), 9)} ${pad(mbps(bytes, ours), 7)} ${pad(theirs.toFixed(0), 9)} ${pad(mbps(bytes, theirs), 7)}`),
+    `${'operation'.padEnd(10)} ${pad('ours ms', 9)} ${pad('MiB/s', 7)} ${pad('rdiff ms', 9)} ${pad('MiB/s', 7)}   ${pad('ours CPU ms', 11)} ${pad('MiB/CPU-s', 9)} ${pad('rdiff CPU ms', 12)} ${pad('MiB/CPU-s', 9)}`,
+    ...rows.map(
+      ([op, bytes, ours, theirs]) =>
+        `${op.padEnd(10)} ${pad(ours.ms.toFixed(0), 9)} ${pad(mbps(bytes, ours.ms), 7)} ${pad(theirs.ms.toFixed(0), 9)} ${pad(mbps(bytes, theirs.ms), 7)}   ${pad(ours.cpu.toFixed(0), 11)} ${pad(mbps(bytes, ours.cpu), 9)} ${pad(theirs.cpu.toFixed(0), 12)} ${pad(mbps(bytes, theirs.cpu), 9)}`,
+    ),
+    '(MiB/CPU-s: bytes per CPU second, user + system time of all threads; steadier than wall-clock time on a loaded machine)',
     '',
     `peak RSS, delta of a ${bigSize / MiB} MiB file: ours ${(mem.after / 1024).toFixed(1)} MiB (node process after loading: ${(mem.before / 1024).toFixed(1)} MiB, +${((mem.after - mem.before) / 1024).toFixed(1)} MiB); rdiff ${rdiffRss}`,
     '',

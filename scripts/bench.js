@@ -7,14 +7,17 @@
 // result blocks between the `<!-- bench:ID:start/end -->` markers are replaced; the rest of the
 // document, including the hand-written analysis, is kept).
 //
-//   npm run bench                         # all five, full size (~1.1 GiB initial sync, 100k-file restart)
+//   npm run bench                         # all six, full size (~1.1 GiB initial sync, 100k-file restart)
 //   npm run bench -- --small              # quick: 1,000-file initial sync, 10,000-file restart, short rsync run
 //   node scripts/bench.js --only latency,burst
 //   node scripts/bench.js --only initial --initial-files 5000 --cpu-prof
 //
 // Options:
 //   --small                 quick sizes (see above)
-//   --only LIST             any of latency,burst,initial,restart,rsync (or 1-5), comma-separated
+//   --only LIST             any of latency,burst,initial,restart,rsync,delta (or 1-6), comma-separated;
+//                           delta (scripts/bench-delta.js: wire bytes vs an rsync daemon, plus the
+//                           binding vs rdiff) also rewrites the rsync block from the same run (and
+//                           rsync is then not run separately)
 //   --edits N               one-line edits for the latency benchmark (default 30, --small 15)
 //   --burst N               files edited at once (default 100); --burst-rounds R (default 3)
 //   --initial-files N       files of the initial sync (default 10000, --small 1000): 90 % of
@@ -69,7 +72,7 @@ if (opt.help) {
   process.stdout.write(`${src.split('\nimport ')[0].replace(/^#!.*\n/, '').replace(/^\/\/ ?/gm, '')}\n`);
   process.exit(0);
 }
-const ALL = ['latency', 'burst', 'initial', 'restart', 'rsync'];
+const ALL = ['latency', 'burst', 'initial', 'restart', 'rsync', 'delta'];
 const only = opt.only ? opt.only.split(',').map((s) => (/^\d$/.test(s.trim()) ? ALL[Number(s) - 1] : s.trim())) : ALL;
 for (const o of only) if (!ALL.includes(o)) throw new Error(`--only: unknown benchmark "${o}" (${ALL.join(', ')})`);
 const num = (v, d) => (v === undefined ? d : Math.max(1, Math.floor(Number(v))));
@@ -938,15 +941,94 @@ function benchRsync() {
     res.details = ['```', r.stdout.trim(), r.stderr.trim(), '```'];
     return res;
   }
-  const out = r.stdout.trim();
-  const rows = Object.fromEntries([...out.matchAll(/^(signature|delta|patch)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/gm)].map((m) => [m[1], { ours: m[3], rdiff: m[5] }]));
+  return rsyncFigures(res, r.stdout.trim(), opt.small ? ' (--small: BENCH_RSYNC_MB=64, BENCH_RSYNC_BIG_MB=256)' : '');
+}
+
+/** Figures and details of benchmark 5 from the output of scripts/bench-rsync.js (also used by benchmark 6). */
+function rsyncFigures(res, out, note) {
+  // Columns of bench-rsync.js: ours ms, MiB/s, rdiff ms, MiB/s, then (CPU time) ours CPU ms, MiB/CPU-s, rdiff CPU ms, MiB/CPU-s.
+  const rows = Object.fromEntries(
+    [...out.matchAll(/^(signature|delta|patch)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)(?:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+))?/gm)].map((m) => [m[1], { ours: Number(m[3]), rdiff: Number(m[5]), oursCpu: m[7] ? Number(m[7]) : undefined, rdiffCpu: m[9] ? Number(m[9]) : undefined }]),
+  );
   const rss = /peak RSS, delta of a (\d+) MiB file: ours ([\d.]+) MiB/.exec(out);
+  // Targets from the delta-transfer issue: signature + delta ≥ 0.9× rdiff, a 1 GiB delta under 100 MB.
+  // On this shared machine wall-clock time mostly measures the other tenants, so the target is
+  // judged on throughput per CPU second (both figures are shown).
+  const figure = (k) => {
+    const x = rows[k];
+    const wall = `wall ${x.ours} / ${x.rdiff} MiB/s (${(x.ours / x.rdiff).toFixed(2)}×)`;
+    const cpuRatio = x.oursCpu !== undefined && x.rdiffCpu ? x.oursCpu / x.rdiffCpu : undefined;
+    const cpu = cpuRatio === undefined ? '' : `; CPU ${x.oursCpu} / ${x.rdiffCpu} MiB/CPU-s (${cpuRatio.toFixed(2)}×)`;
+    const judged = cpuRatio ?? x.ours / x.rdiff;
+    return { name: `${k} throughput (ours / rdiff)`, value: `${wall}${cpu}`, ...(k === 'patch' ? {} : { target: `≥ 0.9× rdiff${cpuRatio === undefined ? '' : ' (per CPU second)'}`, ok: judged >= 0.9 }) };
+  };
   res.figures = [
-    ...['signature', 'delta', 'patch'].filter((k) => rows[k]).map((k) => ({ name: `${k} throughput (ours / rdiff)`, value: `${rows[k].ours} / ${rows[k].rdiff} MiB/s` })),
-    ...(rss ? [{ name: `peak RSS, delta of a ${rss[1]} MiB file`, value: `${rss[2]} MiB` }] : []),
+    ...['signature', 'delta', 'patch'].filter((k) => rows[k]).map(figure),
+    ...(rss ? [{ name: `peak RSS, delta of a ${rss[1]} MiB file`, value: `${rss[2]} MiB (${((Number(rss[2]) * MiB) / 1e6).toFixed(1)} MB)`, target: '< 100 MB', ok: Number(rss[2]) * MiB < 100e6 }] : []),
   ];
-  res.details = ['Output of `node scripts/bench-rsync.js`' + (opt.small ? ' (--small: BENCH_RSYNC_MB=64, BENCH_RSYNC_BIG_MB=256)' : '') + ':', '', '```', ...out.split('\n').filter((l) => !/^preparing /.test(l)).join('\n').trim().split('\n'), '```'];
+  res.details = ['Output of `node scripts/bench-rsync.js`' + note + ':', '', '```', ...out.split('\n').filter((l) => !/^preparing /.test(l)).join('\n').trim().split('\n'), '```'];
   return res;
+}
+
+// ----- benchmark 6: delta transfers vs rsync (scripts/bench-delta.js) -----
+
+/**
+ * Runs scripts/bench-delta.js (its own server, agents, counting proxies and rsync daemon; see
+ * its header) and returns the delta block and, from the same run, the rsync block.
+ */
+function benchDelta() {
+  const res = { id: 'delta', load: { start: loadavg() } };
+  const rsyncRes = { id: 'rsync', load: res.load };
+  const script = path.join(ROOT, 'scripts/bench-delta.js');
+  const small = opt.small ? { BENCH_DELTA_MB: process.env.BENCH_DELTA_MB ?? '64', BENCH_RSYNC_MB: process.env.BENCH_RSYNC_MB ?? '64', BENCH_RSYNC_BIG_MB: process.env.BENCH_RSYNC_BIG_MB ?? '256' } : {};
+  const env = { ...process.env, TMPDIR: TMP, ...small };
+  log('delta: running scripts/bench-delta.js (binding vs rdiff, then wire bytes of agents and of an rsync daemon)');
+  const r = spawnSync(process.execPath, [script, ...(opt.keep ? ['--keep'] : [])], { cwd: ROOT, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  res.load.end = loadavg();
+  const line = /^RESULT (.*)$/m.exec(r.stdout ?? '')?.[1];
+  if (r.status !== 0 || !line) {
+    res.figures = [{ name: 'delta benchmark', value: `failed (exit ${r.status})` }];
+    res.details = ['```', (r.stdout ?? '').trim(), '```'];
+    return { res };
+  }
+  const d = JSON.parse(line);
+  const text = r.stdout.replace(/^RESULT .*$/m, '').trim();
+  const sizeNote = opt.small ? ` (--small: BENCH_DELTA_MB=${small.BENCH_DELTA_MB}, BENCH_RSYNC_MB=${small.BENCH_RSYNC_MB}, BENCH_RSYNC_BIG_MB=${small.BENCH_RSYNC_BIG_MB})` : '';
+  const figures = [];
+  if (d.binding?.output) figures.push(...rsyncFigures({ ...rsyncRes }, d.binding.output, '').figures);
+  else figures.push({ name: 'librsync binding vs rdiff', value: `failed: ${d.binding?.error ?? 'not run'}` });
+  const kB = (n) => `${(n / 1000).toFixed(1)} kB`;
+  for (const k of ['upload', 'download']) {
+    const ours = d.agents?.[k];
+    const theirs = d.rsync?.[k];
+    const o = ours ? ours.wire.up + ours.wire.down : NaN;
+    const t = theirs ? theirs.sent + theirs.received : NaN;
+    figures.push({
+      name: `${k}: wire bytes, ours / rsync`,
+      value: theirs ? `${kB(o)} / ${kB(t)} (${(o / t).toFixed(3)}×)` : `${kB(o)} / ${d.rsync?.missing ? 'rsync not installed' : `n/a (${d.rsync?.error ?? 'not run'})`}`,
+      target: '≤ 0.25× rsync',
+      ok: theirs ? o / t <= 0.25 : undefined,
+    });
+  }
+  if (d.agents) {
+    figures.push({ name: 'delta transfers used (A up / B down)', value: `${d.agents.upload.delta} / ${d.agents.download.delta} (whole-file: ${d.agents.upload.whole} / ${d.agents.download.whole}); files identical: ${d.agents.identical ? 'yes' : 'NO'}` });
+  }
+  res.figures = figures;
+  res.details = [
+    `Wire bytes: a ${d.sizeMiB} MiB random file, then the edit of test/integration/sync-delta.test.ts (100 bytes inserted at offset 1000, 4 KiB overwritten in the middle), placed into agent A's folder by a rename. "Ours" counts every TCP byte between each agent and the server (TLS records, HTTP, the change feed; a counting proxy per agent inside the script) from the rename until A is idle (upload) and until B holds the edited file and is idle (download). rsync: \`rsync --no-whole-file --stats\` against a local \`rsync --daemon\` on loopback (no compression), push of the edited file over the old one, then pull over a local old copy; "Total bytes sent" + "Total bytes received".`,
+    '',
+    `Output of \`node scripts/bench-delta.js\`${sizeNote}:`,
+    '',
+    '```',
+    ...text.split('\n'),
+    '```',
+  ];
+  if (d.binding?.output) rsyncFigures(rsyncRes, d.binding.output, ` (run by scripts/bench-delta.js in the same run as section 6${sizeNote})`);
+  else {
+    rsyncRes.figures = [{ name: 'librsync binding', value: `failed: ${d.binding?.error ?? 'not run'}` }];
+    rsyncRes.details = [];
+  }
+  return { res, rsyncRes };
 }
 
 // ----- docs/benchmarks.md -----
@@ -979,8 +1061,14 @@ const SECTIONS = {
   rsync: {
     title: '5. librsync binding',
     what: 'Signature / delta / patch throughput of our N-API binding against the `rdiff` CLI (same librsync), and peak RSS while computing the delta of a 1 GiB file.',
-    how: '`scripts/bench-rsync.js` (see native/README.md), run as a child process: a 256 MiB random file with scattered edits, then a 1 GiB one for memory.',
-    target: 'none given; on par with rdiff, bounded memory.',
+    how: '`scripts/bench-rsync.js` (see native/README.md), run as a child process: a 256 MiB random file with scattered edits, then a 1 GiB one for memory; each operation 5 times after a warm-up, alternating with rdiff, medians of wall-clock and of CPU time.',
+    target: 'signature and delta ≥ 0.9× rdiff\'s throughput; peak RSS of a 1 GiB delta bounded, under 100 MB (delta-transfer issue).',
+  },
+  delta: {
+    title: '6. Delta transfers: wire bytes against rsync',
+    what: 'Bytes on the wire, upload and download each, for a small edit of a 256 MiB file: ours (agent ↔ reference server) against `rsync --no-whole-file` with a local rsync daemon; in the same run, the binding\'s throughput against `rdiff` and the peak RSS of a 1 GiB delta (section 5 is filled from that run too).',
+    how: '`scripts/bench-delta.js`, run as a child process: `scripts/bench-rsync.js` first, then `axis-server` and two `axis-agent run` processes, each agent behind its own counting TCP proxy; A uploads the edited file as a delta, B downloads it as a delta. Then `rsync --daemon --no-detach` on a free loopback port with a module in a temp dir; push and pull of the same edit with `--no-whole-file --stats`.',
+    target: 'wire bytes ≤ 0.25× rsync\'s, upload and download each; throughput and memory as in section 5.',
   },
 };
 
@@ -1060,7 +1148,7 @@ async function main() {
     void cleanup().then(() => process.exit(130));
   });
   try {
-    if (only.some((o) => o !== 'rsync')) {
+    if (only.some((o) => o !== 'rsync' && o !== 'delta')) {
       server = await startServer();
       log(`server ${server.url} (pid ${server.pid})`);
     }
@@ -1077,6 +1165,12 @@ async function main() {
           if (pair) await Promise.all([pair.a.stop(), pair.b.stop()]);
           pair = undefined;
           r = await benchRestart(server);
+        } else if (id === 'delta') {
+          const d = benchDelta();
+          if (d.rsyncRes) results.push(d.rsyncRes);
+          r = d.res;
+        } else if (only.includes('delta')) {
+          continue; // filled from the delta run (one run for all the delta figures)
         } else r = benchRsync();
       } catch (err) {
         log(`${id} FAILED: ${err.stack ?? err}`);

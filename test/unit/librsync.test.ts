@@ -6,6 +6,7 @@
 // In CI (CI=true) the addon must load: the first test fails otherwise. Outside CI without
 // the addon only the error-path tests are defined.
 import { execFile } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
 import { mkdtempSync, promises as fsp, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -577,6 +578,47 @@ if (available) {
       expect(bad).toBeUndefined();
       expect(offset).toBe(total);
       expect(stats).toMatchObject({ copyCmds: 3, copyBytes: high.length + edge.length + longLen, litBytes: lit.length });
+    });
+
+    it('file helpers read the file in the addon (feedFile) across slices and output buffers, byte-compatible with rdiff', async () => {
+      // 40 MiB of random bytes against the signature of an empty file: all literal, so the
+      // delta output is as large as the input and crosses several 16 MiB slices and output buffers.
+      const data = Buffer.alloc(40 << 20);
+      randomFillSync(data);
+      const newPath = tmpFile('big.new');
+      const emptyPath = tmpFile('empty.basis');
+      writeFileSync(newPath, data);
+      writeFileSync(emptyPath, Buffer.alloc(0));
+      const sigPath = tmpFile('empty.sig');
+      await rs.signatureFile(emptyPath, sigPath);
+      const deltaPath = tmpFile('big.delta');
+      const stats = await rs.deltaFile(sigPath, newPath, deltaPath);
+      expect(stats?.litBytes).toBe(data.length);
+      const ours = tmpFile('big.ours');
+      await rs.patchFile(emptyPath, deltaPath, ours);
+      expect((await fsp.readFile(ours)).equals(data)).toBe(true);
+      const theirs = tmpFile('big.rdiff');
+      await run('rdiff', ['patch', emptyPath, deltaPath, theirs]);
+      expect((await fsp.readFile(theirs)).equals(data)).toBe(true);
+      // The signature of the 40 MiB file read by the addon equals rdiff's with the same parameters.
+      const params = rs.signatureParams(data.length);
+      const sigOurs = await rs.signatureFile(newPath);
+      const sigRdiff = tmpFile('big.rdiff.sig');
+      await run('rdiff', ['signature', '-b', String(params.blockLen), '-S', String(params.strongLen), '-H', 'blake2', '-R', 'rabinkarp', newPath, sigRdiff]);
+      expect(sigOurs.signature!.equals(await fsp.readFile(sigRdiff))).toBe(true);
+    });
+
+    it('file helpers reject a missing input file with its error and write no output', async () => {
+      const sig = (await rs.signatureFile(tmpFile('none.basis')).catch((e: Error) => e)) as Error;
+      expect(sig).toBeInstanceOf(Error);
+      expect(String((sig as NodeJS.ErrnoException).code ?? sig.message)).toMatch(/ENOENT/);
+      const emptyPath = tmpFile('empty2.basis');
+      writeFileSync(emptyPath, Buffer.alloc(0));
+      const { signature } = await rs.signatureFile(emptyPath);
+      const out = tmpFile('missing.delta');
+      const err = (await rs.deltaFile(signature!, tmpFile('missing.new'), out).catch((e: Error) => e)) as Error;
+      expect(err).toBeInstanceOf(Error);
+      expect(`${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`).toMatch(/ENOENT|no such file/i);
     });
   });
 }
