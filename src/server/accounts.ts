@@ -3,6 +3,7 @@ import type { OrganizationRow, PersonRow, RootRow, ServerContext } from './conte
 import { hashPassword } from './credentials.js';
 import { defaultPolicy, type Policy } from './policy.js';
 import { apiTime } from './time.js';
+import { stmt } from './db.js';
 
 export interface NewOrganization {
   name: string;
@@ -16,13 +17,12 @@ export interface NewOrganization {
 }
 
 export function createOrganization(ctx: ServerContext, o: NewOrganization): OrganizationRow {
-  const info = ctx.db
-    .prepare(
+  const info = stmt(ctx.db, 
       `INSERT INTO organizations (parent_id, name, slug, description, email, hostname, created, trial_until, policy)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
     .run(o.parent_id, o.name, o.slug, o.description ?? '', o.email ?? '', o.hostname ?? '', apiTime(ctx.clock()), o.trial_until ?? null, JSON.stringify({ ...defaultPolicy(), ...o.policy }));
-  return ctx.db.prepare(`SELECT * FROM organizations WHERE id = ?`).get(info.lastInsertRowid) as OrganizationRow;
+  return stmt(ctx.db, `SELECT * FROM organizations WHERE id = ?`).get(info.lastInsertRowid) as OrganizationRow;
 }
 
 export interface NewPerson {
@@ -43,8 +43,7 @@ export interface NewPerson {
 export function createPerson(ctx: ServerContext, p: NewPerson): PersonRow {
   const hash = hashPassword(p.password);
   return ctx.db.transaction(() => {
-    const info = ctx.db
-      .prepare(
+    const info = stmt(ctx.db, 
         `INSERT INTO persons (company_id, email, username, first_name, last_name, password_hash, site_admin, system_admin, space_quota, mobile_phone, created)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
@@ -52,15 +51,14 @@ export function createPerson(ctx: ServerContext, p: NewPerson): PersonRow {
     const id = Number(info.lastInsertRowid);
     if (p.create_root !== false) {
       const root = createRoot(ctx, { company_id: p.company_id, person_id: id, name: 'Files', root_type: 'sync' });
-      ctx.db.prepare(`UPDATE persons SET root_id = ? WHERE id = ?`).run(root.id, id);
+      stmt(ctx.db, `UPDATE persons SET root_id = ? WHERE id = ?`).run(root.id, id);
     }
-    return ctx.db.prepare(`SELECT * FROM persons WHERE id = ?`).get(id) as PersonRow;
+    return stmt(ctx.db, `SELECT * FROM persons WHERE id = ?`).get(id) as PersonRow;
   })();
 }
 
 export function createRoot(ctx: ServerContext, r: { company_id: number; person_id: number | null; name: string; root_type: RootRow['root_type']; description?: string }): RootRow {
-  const info = ctx.db
-    .prepare(`INSERT INTO roots (company_id, person_id, name, root_type, description, created) VALUES (?, ?, ?, ?, ?, ?)`)
+  const info = stmt(ctx.db, `INSERT INTO roots (company_id, person_id, name, root_type, description, created) VALUES (?, ?, ?, ?, ?, ?)`)
     .run(r.company_id, r.person_id, r.name, r.root_type, r.description ?? '', apiTime(ctx.clock()));
-  return ctx.db.prepare(`SELECT * FROM roots WHERE id = ?`).get(info.lastInsertRowid) as RootRow;
+  return stmt(ctx.db, `SELECT * FROM roots WHERE id = ?`).get(info.lastInsertRowid) as RootRow;
 }

@@ -15,7 +15,7 @@ import { BlobStore } from './blobs.js';
 import { ChangeHub } from './changes.js';
 import type { OrganizationRow, ServerConfig, ServerContext } from './context.js';
 import { assertLicensed, resolvePrincipal } from './credentials.js';
-import { openDatabase, type DB } from './db.js';
+import { type DB, openDatabase, stmt } from './db.js';
 import { ApiError, errors } from './errors.js';
 import { Router } from './http.js';
 import { defaultPolicy, type Policy } from './policy.js';
@@ -193,8 +193,22 @@ function applyMethodOverride(req: http.IncomingMessage): void {
   if (m === 'DELETE' || m === 'PATCH' || m === 'PUT') req.method = m;
 }
 
+/** Parsed policies by organization, reused while the stored JSON is unchanged. */
+const parsedPolicies = new WeakMap<DB, Map<number, { stored: string; policy: Policy }>>();
+
 export function policyOf(db: DB, companyId: number): Policy {
-  const row = db.prepare(`SELECT policy FROM organizations WHERE id = ?`).get(companyId) as Pick<OrganizationRow, 'policy'> | undefined;
-  const stored = row ? (JSON.parse(row.policy) as Partial<Policy>) : {};
-  return { ...defaultPolicy(), ...stored };
+  const row = stmt(db, `SELECT policy FROM organizations WHERE id = ?`).get(companyId) as Pick<OrganizationRow, 'policy'> | undefined;
+  if (!row) return defaultPolicy();
+  let cache = parsedPolicies.get(db);
+  if (!cache) {
+    cache = new Map();
+    parsedPolicies.set(db, cache);
+  }
+  let hit = cache.get(companyId);
+  if (hit?.stored !== row.policy) {
+    hit = { stored: row.policy, policy: { ...defaultPolicy(), ...(JSON.parse(row.policy) as Partial<Policy>) } };
+    cache.set(companyId, hit);
+  }
+  // A copy: callers may spread or change what they get.
+  return { ...hit.policy };
 }

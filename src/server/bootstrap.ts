@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { createOrganization, createPerson } from './accounts.js';
 import type { ServerContext } from './context.js';
+import { stmt } from './db.js';
 
 export interface BootstrapResult {
   /** True when this start created the admin. */
@@ -14,8 +15,8 @@ export interface BootstrapResult {
 }
 
 export function bootstrap(ctx: ServerContext, want: { email?: string; password?: string }): BootstrapResult {
-  const existing = ctx.db.prepare(`SELECT email FROM persons WHERE system_admin = 1 ORDER BY id LIMIT 1`).get() as { email: string } | undefined;
-  const defaultOrg = ctx.db.prepare(`SELECT id FROM organizations WHERE slug = 'default-organization'`).get() as { id: number } | undefined;
+  const existing = stmt(ctx.db, `SELECT email FROM persons WHERE system_admin = 1 ORDER BY id LIMIT 1`).get() as { email: string } | undefined;
+  const defaultOrg = stmt(ctx.db, `SELECT id FROM organizations WHERE slug = 'default-organization'`).get() as { id: number } | undefined;
   if (existing && defaultOrg) return { created: false, email: existing.email, defaultOrganizationId: defaultOrg.id };
 
   const email = want.email ?? process.env.AXIS_ADMIN_EMAIL ?? 'admin@axis.local';

@@ -1,7 +1,7 @@
 // Password hashing (scrypt) and bearer/session tokens (random, stored only as SHA-256 hashes).
 import { createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import type { DB } from './db.js';
+import { type DB, stmt } from './db.js';
 import type { PersonRow, Principal } from './context.js';
 import { errors } from './errors.js';
 import { apiTime, parseApiDatetime, type Clock } from './time.js';
@@ -37,7 +37,7 @@ export type TokenKind = 'session' | 'access' | 'refresh';
 export function storeToken(db: DB, clock: Clock, kind: TokenKind, personId: number, lifetimeSeconds: number, family?: string): string {
   const token = newToken();
   const now = clock();
-  db.prepare(
+  stmt(db, 
     `INSERT INTO tokens (token_hash, kind, person_id, created, expires, family) VALUES (?, ?, ?, ?, ?, ?)`,
   ).run(sha256Hex(token), kind, personId, apiTime(now), new Date(now.getTime() + lifetimeSeconds * 1000).toISOString(), family ?? null);
   return token;
@@ -54,30 +54,46 @@ interface TokenRow {
 
 /** The live token row for `token` among `kinds`, or undefined (unknown, revoked or expired). */
 export function lookupToken(db: DB, clock: Clock, token: string, kinds: TokenKind[]): TokenRow | undefined {
-  const row = db.prepare(`SELECT * FROM tokens WHERE token_hash = ?`).get(sha256Hex(token)) as TokenRow | undefined;
+  const row = stmt(db, `SELECT * FROM tokens WHERE token_hash = ?`).get(sha256Hex(token)) as TokenRow | undefined;
   if (!row || row.revoked || !kinds.includes(row.kind)) return undefined;
   if (new Date(row.expires).getTime() <= clock().getTime()) return undefined;
   return row;
 }
 
+/**
+ * The person a live token of `kinds` belongs to, or undefined: lookupToken() and personById()
+ * in one query (this runs on every authenticated request).
+ */
+function personByToken(db: DB, clock: Clock, token: string, kinds: TokenKind[]): PersonRow | undefined {
+  const row = stmt(
+    db,
+    `SELECT t.kind AS token_kind, t.expires AS token_expires, t.revoked AS token_revoked, p.*
+     FROM tokens t JOIN persons p ON p.id = t.person_id WHERE t.token_hash = ?`,
+  ).get(sha256Hex(token)) as (PersonRow & { token_kind: TokenKind; token_expires: string; token_revoked: number }) | undefined;
+  if (!row || row.token_revoked || !kinds.includes(row.token_kind)) return undefined;
+  if (new Date(row.token_expires).getTime() <= clock().getTime()) return undefined;
+  const { token_kind: _kind, token_expires: _expires, token_revoked: _revoked, ...person } = row;
+  return person;
+}
+
 export function revokeToken(db: DB, token: string): boolean {
   const hash = sha256Hex(token);
-  const row = db.prepare(`SELECT family FROM tokens WHERE token_hash = ?`).get(hash) as { family: string | null } | undefined;
+  const row = stmt(db, `SELECT family FROM tokens WHERE token_hash = ?`).get(hash) as { family: string | null } | undefined;
   if (!row) return false;
   db.transaction(() => {
-    db.prepare(`UPDATE tokens SET revoked = 1 WHERE token_hash = ?`).run(hash);
+    stmt(db, `UPDATE tokens SET revoked = 1 WHERE token_hash = ?`).run(hash);
     // Revoking a refresh token also revokes the access tokens it minted (RFC 7009 §2.1).
-    if (row.family) db.prepare(`UPDATE tokens SET revoked = 1 WHERE family = ?`).run(row.family);
+    if (row.family) stmt(db, `UPDATE tokens SET revoked = 1 WHERE family = ?`).run(row.family);
   })();
   return true;
 }
 
 export function personById(db: DB, id: number): PersonRow | undefined {
-  return db.prepare(`SELECT * FROM persons WHERE id = ?`).get(id) as PersonRow | undefined;
+  return stmt(db, `SELECT * FROM persons WHERE id = ?`).get(id) as PersonRow | undefined;
 }
 
 export function personByLogin(db: DB, username: string): PersonRow | undefined {
-  return db.prepare(`SELECT * FROM persons WHERE email = ? OR (username != '' AND username = ?)`).get(username, username) as PersonRow | undefined;
+  return stmt(db, `SELECT * FROM persons WHERE email = ? OR (username != '' AND username = ?)`).get(username, username) as PersonRow | undefined;
 }
 
 function firstString(v: unknown): string | undefined {
@@ -96,8 +112,7 @@ export function resolvePrincipal(db: DB, clock: Clock, req: FastifyRequest): Pri
   if (auth) {
     const [scheme, value] = auth.split(/\s+/, 2);
     if (scheme?.toLowerCase() === 'bearer' && value) {
-      const row = lookupToken(db, clock, value, ['access', 'session']);
-      const person = row && personById(db, row.person_id);
+      const person = personByToken(db, clock, value, ['access', 'session']);
       if (person) return { person, via: 'bearer' };
       throw errors.accessDenied();
     }
@@ -116,8 +131,7 @@ export function resolvePrincipal(db: DB, clock: Clock, req: FastifyRequest): Pri
   const q = req.query as Record<string, unknown> | undefined;
   const sessionToken = firstString(q?.session_token);
   if (sessionToken) {
-    const row = lookupToken(db, clock, sessionToken, ['session', 'access']);
-    const person = row && personById(db, row.person_id);
+    const person = personByToken(db, clock, sessionToken, ['session', 'access']);
     if (person) return { person, via: 'session_token' };
   }
   throw errors.accessDenied();
@@ -140,7 +154,7 @@ export function assertLicensed(db: DB, clock: Clock, licenseExpires: Date | unde
   const now = clock().getTime();
   if (licenseExpires && licenseExpires.getTime() <= now) throw errors.licenseExpired();
   if (person.system_admin) return;
-  const org = db.prepare(`SELECT trial_until, license_expires FROM organizations WHERE id = ?`).get(person.company_id) as
+  const org = stmt(db, `SELECT trial_until, license_expires FROM organizations WHERE id = ?`).get(person.company_id) as
     | { trial_until: string | null; license_expires: string | null }
     | undefined;
   if (!org) return;

@@ -1,6 +1,6 @@
 // The reference server's metadata store: SQLite (better-sqlite3, WAL) with numbered migrations.
 // File contents live in the content-addressed blob store (blobs.ts), never in SQLite.
-import Database from 'better-sqlite3';
+import Database, { type Statement } from 'better-sqlite3';
 import path from 'node:path';
 
 export type DB = Database.Database;
@@ -238,6 +238,94 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX machine_commands_machine ON machine_commands(machine_id, status, id);
   `,
+  // Running space usage counters (what quotas, space_used and space_usage report), kept by
+  // triggers in the transaction of every statement that changes counted bytes, so that no
+  // request has to sum the files of a root, person or organization:
+  //   root_usage.bytes   = live files (kind 'file', is_deleted 0) of the root, whether or not
+  //                        the root itself is deleted;
+  //   org_usage.bytes    = root_usage of the organization's live roots (roots.deleted 0);
+  //   person_usage.bytes = root_usage of the live roots the person owns (roots.person_id).
+  // A missing row means 0. Filled here from the existing rows.
+  `
+  CREATE TABLE root_usage (root_id INTEGER PRIMARY KEY, bytes INTEGER NOT NULL DEFAULT 0);
+  CREATE TABLE org_usage (company_id INTEGER PRIMARY KEY, bytes INTEGER NOT NULL DEFAULT 0);
+  CREATE TABLE person_usage (person_id INTEGER PRIMARY KEY, bytes INTEGER NOT NULL DEFAULT 0);
+
+  INSERT INTO root_usage (root_id, bytes)
+    SELECT root_id, SUM(size) FROM nodes WHERE kind = 'file' AND is_deleted = 0 GROUP BY root_id;
+  INSERT INTO org_usage (company_id, bytes)
+    SELECT r.company_id, SUM(u.bytes) FROM root_usage u JOIN roots r ON r.id = u.root_id WHERE r.deleted = 0 GROUP BY r.company_id;
+  INSERT INTO person_usage (person_id, bytes)
+    SELECT r.person_id, SUM(u.bytes) FROM root_usage u JOIN roots r ON r.id = u.root_id
+    WHERE r.deleted = 0 AND r.person_id IS NOT NULL GROUP BY r.person_id;
+
+  -- Nodes: a file counts its size while it is live. Each trigger takes the old row's share
+  -- off its root and adds the new row's share to its root (and to the root's organization
+  -- and owner while the root is live).
+  CREATE TRIGGER nodes_usage_insert AFTER INSERT ON nodes
+  WHEN NEW.kind = 'file' AND NEW.is_deleted = 0 AND NEW.size != 0
+  BEGIN
+    INSERT INTO root_usage (root_id, bytes) VALUES (NEW.root_id, NEW.size)
+      ON CONFLICT (root_id) DO UPDATE SET bytes = bytes + excluded.bytes;
+    INSERT INTO org_usage (company_id, bytes) SELECT company_id, NEW.size FROM roots WHERE id = NEW.root_id AND deleted = 0
+      ON CONFLICT (company_id) DO UPDATE SET bytes = bytes + excluded.bytes;
+    INSERT INTO person_usage (person_id, bytes) SELECT person_id, NEW.size FROM roots WHERE id = NEW.root_id AND deleted = 0 AND person_id IS NOT NULL
+      ON CONFLICT (person_id) DO UPDATE SET bytes = bytes + excluded.bytes;
+  END;
+
+  CREATE TRIGGER nodes_usage_delete AFTER DELETE ON nodes
+  WHEN OLD.kind = 'file' AND OLD.is_deleted = 0 AND OLD.size != 0
+  BEGIN
+    UPDATE root_usage SET bytes = bytes - OLD.size WHERE root_id = OLD.root_id;
+    UPDATE org_usage SET bytes = bytes - OLD.size WHERE company_id = (SELECT company_id FROM roots WHERE id = OLD.root_id AND deleted = 0);
+    UPDATE person_usage SET bytes = bytes - OLD.size WHERE person_id = (SELECT person_id FROM roots WHERE id = OLD.root_id AND deleted = 0);
+  END;
+
+  CREATE TRIGGER nodes_usage_update AFTER UPDATE OF kind, is_deleted, size, root_id ON nodes
+  WHEN (CASE WHEN OLD.kind = 'file' AND OLD.is_deleted = 0 THEN OLD.size ELSE 0 END)
+       != (CASE WHEN NEW.kind = 'file' AND NEW.is_deleted = 0 THEN NEW.size ELSE 0 END)
+    OR OLD.root_id != NEW.root_id
+  BEGIN
+    UPDATE root_usage SET bytes = bytes - OLD.size
+      WHERE root_id = OLD.root_id AND OLD.kind = 'file' AND OLD.is_deleted = 0;
+    UPDATE org_usage SET bytes = bytes - OLD.size
+      WHERE company_id = (SELECT company_id FROM roots WHERE id = OLD.root_id AND deleted = 0) AND OLD.kind = 'file' AND OLD.is_deleted = 0;
+    UPDATE person_usage SET bytes = bytes - OLD.size
+      WHERE person_id = (SELECT person_id FROM roots WHERE id = OLD.root_id AND deleted = 0) AND OLD.kind = 'file' AND OLD.is_deleted = 0;
+    INSERT INTO root_usage (root_id, bytes) SELECT NEW.root_id, NEW.size WHERE NEW.kind = 'file' AND NEW.is_deleted = 0
+      ON CONFLICT (root_id) DO UPDATE SET bytes = bytes + excluded.bytes;
+    INSERT INTO org_usage (company_id, bytes) SELECT company_id, NEW.size FROM roots
+      WHERE id = NEW.root_id AND deleted = 0 AND NEW.kind = 'file' AND NEW.is_deleted = 0
+      ON CONFLICT (company_id) DO UPDATE SET bytes = bytes + excluded.bytes;
+    INSERT INTO person_usage (person_id, bytes) SELECT person_id, NEW.size FROM roots
+      WHERE id = NEW.root_id AND deleted = 0 AND person_id IS NOT NULL AND NEW.kind = 'file' AND NEW.is_deleted = 0
+      ON CONFLICT (person_id) DO UPDATE SET bytes = bytes + excluded.bytes;
+  END;
+
+  -- Roots: deleting or restoring a root, or giving it another owner or organization, moves
+  -- its whole usage.
+  CREATE TRIGGER roots_usage_update AFTER UPDATE OF deleted, person_id, company_id ON roots
+  WHEN OLD.deleted IS NOT NEW.deleted OR OLD.person_id IS NOT NEW.person_id OR OLD.company_id IS NOT NEW.company_id
+  BEGIN
+    UPDATE org_usage SET bytes = bytes - (SELECT bytes FROM root_usage WHERE root_id = OLD.id)
+      WHERE company_id = OLD.company_id AND OLD.deleted = 0 AND EXISTS (SELECT 1 FROM root_usage WHERE root_id = OLD.id);
+    UPDATE person_usage SET bytes = bytes - (SELECT bytes FROM root_usage WHERE root_id = OLD.id)
+      WHERE person_id = OLD.person_id AND OLD.deleted = 0 AND EXISTS (SELECT 1 FROM root_usage WHERE root_id = OLD.id);
+    INSERT INTO org_usage (company_id, bytes) SELECT NEW.company_id, bytes FROM root_usage WHERE root_id = NEW.id AND NEW.deleted = 0
+      ON CONFLICT (company_id) DO UPDATE SET bytes = bytes + excluded.bytes;
+    INSERT INTO person_usage (person_id, bytes) SELECT NEW.person_id, bytes FROM root_usage WHERE root_id = NEW.id AND NEW.deleted = 0 AND NEW.person_id IS NOT NULL
+      ON CONFLICT (person_id) DO UPDATE SET bytes = bytes + excluded.bytes;
+  END;
+
+  CREATE TRIGGER roots_usage_delete AFTER DELETE ON roots
+  BEGIN
+    UPDATE org_usage SET bytes = bytes - (SELECT bytes FROM root_usage WHERE root_id = OLD.id)
+      WHERE company_id = OLD.company_id AND OLD.deleted = 0 AND EXISTS (SELECT 1 FROM root_usage WHERE root_id = OLD.id);
+    UPDATE person_usage SET bytes = bytes - (SELECT bytes FROM root_usage WHERE root_id = OLD.id)
+      WHERE person_id = OLD.person_id AND OLD.deleted = 0 AND EXISTS (SELECT 1 FROM root_usage WHERE root_id = OLD.id);
+    DELETE FROM root_usage WHERE root_id = OLD.id;
+  END;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -267,8 +355,32 @@ export function migrate(db: DB): void {
   }
 }
 
+/** Most statements kept per database; past it the cache starts over (SQL built per request, e.g. IN lists). */
+const STATEMENT_CACHE_MAX = 500;
+const statements = new WeakMap<DB, Map<string, Statement>>();
+
+/**
+ * The prepared statement for `sql` on `db`, compiled once and then reused (better-sqlite3
+ * compiles the SQL on every db.prepare()). Callers must not change a cached statement's
+ * modes (pluck, raw, expand, safeIntegers) or keep an iterate() open on it.
+ */
+export function stmt(db: DB, sql: string): Statement {
+  let cache = statements.get(db);
+  if (!cache) {
+    cache = new Map();
+    statements.set(db, cache);
+  }
+  let st = cache.get(sql);
+  if (!st) {
+    st = db.prepare(sql);
+    if (cache.size >= STATEMENT_CACHE_MAX) cache.clear();
+    cache.set(sql, st);
+  }
+  return st;
+}
+
 /** Next value of the server-wide change sequence (call inside a transaction). */
 export function nextSeq(db: DB): number {
-  const row = db.prepare(`UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'seq' RETURNING value`).get() as { value: string | number };
+  const row = stmt(db, `UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'seq' RETURNING value`).get() as { value: string | number };
   return Number(row.value);
 }

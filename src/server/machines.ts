@@ -9,7 +9,7 @@ import type { FastifyRequest } from 'fastify';
 import { ChangeHub } from './changes.js';
 import type { PersonRow, ServerContext } from './context.js';
 import { lookupToken, personById, sha256Hex } from './credentials.js';
-import type { DB } from './db.js';
+import { type DB, stmt } from './db.js';
 import { ApiError } from './errors.js';
 import { reqString, type Fields } from './http.js';
 import { apiTime } from './time.js';
@@ -64,11 +64,11 @@ export interface CommandRow {
 }
 
 export function machineById(db: DB, id: number): MachineRow | undefined {
-  return db.prepare(`SELECT * FROM machines WHERE id = ?`).get(id) as MachineRow | undefined;
+  return stmt(db, `SELECT * FROM machines WHERE id = ?`).get(id) as MachineRow | undefined;
 }
 
 export function machineByGuid(db: DB, guid: string): MachineRow | undefined {
-  return db.prepare(`SELECT * FROM machines WHERE guid = ?`).get(guid.toLowerCase()) as MachineRow | undefined;
+  return stmt(db, `SELECT * FROM machines WHERE guid = ?`).get(guid.toLowerCase()) as MachineRow | undefined;
 }
 
 // ---- renderings ------------------------------------------------------------------------------
@@ -171,7 +171,7 @@ function sameHash(a: string, b: string): boolean {
 
 /** Every token the machine grant issued for the machine (and their refreshes) stops working. */
 export function revokeMachineTokens(db: DB, machineId: number): void {
-  db.prepare(`UPDATE tokens SET revoked = 1 WHERE family IN (SELECT family FROM machine_token_families WHERE machine_id = ?)`).run(machineId);
+  stmt(db, `UPDATE tokens SET revoked = 1 WHERE family IN (SELECT family FROM machine_token_families WHERE machine_id = ?)`).run(machineId);
 }
 
 /**
@@ -195,8 +195,8 @@ export function machineGrant(ctx: ServerContext, f: Fields): { person: PersonRow
   if (!person) throw invalid();
   const family = `machine-${randomBytes(16).toString('hex')}`;
   ctx.db.transaction(() => {
-    ctx.db.prepare(`INSERT INTO machine_token_families (family, machine_id) VALUES (?, ?)`).run(family, m.id);
-    ctx.db.prepare(`UPDATE machines SET last_login = ?, company_id = ? WHERE id = ?`).run(apiTime(ctx.clock()), person.company_id, m.id);
+    stmt(ctx.db, `INSERT INTO machine_token_families (family, machine_id) VALUES (?, ?)`).run(family, m.id);
+    stmt(ctx.db, `UPDATE machines SET last_login = ?, company_id = ? WHERE id = ?`).run(apiTime(ctx.clock()), person.company_id, m.id);
   })();
   return { person, family };
 }
@@ -220,7 +220,7 @@ export function machineIdOfRequest(ctx: ServerContext, req: FastifyRequest): num
   if (!token) return undefined;
   const row = lookupToken(ctx.db, ctx.clock, token, ['access', 'session']);
   if (!row?.family) return undefined;
-  const fam = ctx.db.prepare(`SELECT machine_id FROM machine_token_families WHERE family = ?`).get(row.family) as { machine_id: number } | undefined;
+  const fam = stmt(ctx.db, `SELECT machine_id FROM machine_token_families WHERE family = ?`).get(row.family) as { machine_id: number } | undefined;
   return fam?.machine_id;
 }
 
@@ -245,13 +245,12 @@ export function machineHubs(ctx: ServerContext): MachineHubs {
 }
 
 export function commandById(db: DB, id: number): CommandRow | undefined {
-  return db.prepare(`SELECT * FROM machine_commands WHERE id = ?`).get(id) as CommandRow | undefined;
+  return stmt(db, `SELECT * FROM machine_commands WHERE id = ?`).get(id) as CommandRow | undefined;
 }
 
 /** Queues a command for a machine and wakes its long poll. */
 export function enqueueCommand(ctx: ServerContext, machineId: number, type: CommandType, params: Record<string, unknown>, createdBy: number | null): CommandRow {
-  const info = ctx.db
-    .prepare(`INSERT INTO machine_commands (machine_id, type, params, created, created_by) VALUES (?, ?, ?, ?, ?)`)
+  const info = stmt(ctx.db, `INSERT INTO machine_commands (machine_id, type, params, created, created_by) VALUES (?, ?, ?, ?, ?)`)
     .run(machineId, type, JSON.stringify(params), apiTime(ctx.clock()), createdBy);
   // Listeners resume in a later microtask, i.e. after any enclosing transaction has committed.
   machineHubs(ctx).commands.notify(machineId);
@@ -268,8 +267,7 @@ export type PolicyRefreshReason = 'machine_update' | 'organization_update' | 'po
  */
 export function enqueuePolicyRefresh(ctx: ServerContext, target: { machineId: number } | { companyId: number }, reason: PolicyRefreshReason): number[] {
   const where = 'machineId' in target ? 'm.id = ?' : 'm.company_id = ?';
-  const rows = ctx.db
-    .prepare(
+  const rows = stmt(ctx.db, 
       `INSERT INTO machine_commands (machine_id, type, params, created, created_by)
        SELECT m.id, 'refresh_policy', ?, ?, NULL FROM machines m
        WHERE ${where} AND NOT EXISTS (SELECT 1 FROM machine_commands c WHERE c.machine_id = m.id AND c.type = 'refresh_policy' AND c.status = 'pending')

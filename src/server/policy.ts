@@ -101,8 +101,17 @@ export function parseExtensionList(list: string): string[] {
     .filter((s) => s.length > 1 && s.startsWith('.'));
 }
 
+/** Parsed extension lists by their text (a policy's list is checked on every upload). */
+const parsedLists = new Map<string, string[]>();
+
 /** Whether `name` ends with one of the extensions (multi-dot ones like ".qbw.tlg" included). */
 export function hasExcludedExtension(name: string, list: string): boolean {
+  let exts = parsedLists.get(list);
+  if (!exts) {
+    exts = parseExtensionList(list);
+    if (parsedLists.size >= 64) parsedLists.clear();
+    parsedLists.set(list, exts);
+  }
   const lower = name.toLowerCase();
-  return parseExtensionList(list).some((ext) => lower.endsWith(ext) && lower.length > ext.length);
+  return exts.some((ext) => lower.endsWith(ext) && lower.length > ext.length);
 }

@@ -9,6 +9,7 @@ import { Secret, TOTP } from 'otpauth';
 import type { PersonRow, ServerContext } from './context.js';
 import { sha256Hex } from './credentials.js';
 import { apiTime } from './time.js';
+import { stmt } from './db.js';
 
 export const TWO_STEP_MODES = ['authenticator', 'email', 'sms'] as const;
 export type TwoStepMode = (typeof TWO_STEP_MODES)[number];
@@ -73,8 +74,7 @@ export interface OutboxMessage {
  */
 export function sendMessage(ctx: ServerContext, m: OutboxMessage): number {
   const created = apiTime(ctx.clock());
-  const info = ctx.db
-    .prepare(`INSERT INTO outbox (person_id, channel, recipient, subject, body, code, created) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+  const info = stmt(ctx.db, `INSERT INTO outbox (person_id, channel, recipient, subject, body, code, created) VALUES (?, ?, ?, ?, ?, ?, ?)`)
     .run(m.person_id, m.channel, m.recipient, m.subject, m.body, m.code ?? null, created);
   const id = Number(info.lastInsertRowid);
   const dir = path.join(ctx.config.dataDir, 'outbox');
@@ -97,9 +97,8 @@ export function deliverCode(ctx: ServerContext, person: PersonRow, purpose: Code
   const now = ctx.clock();
   const expires = new Date(now.getTime() + CODE_TTL_SECONDS * 1000).toISOString();
   ctx.db.transaction(() => {
-    ctx.db.prepare(`UPDATE auth_codes SET used = 1 WHERE person_id = ? AND purpose = ? AND used = 0`).run(person.id, purpose);
-    ctx.db
-      .prepare(`INSERT INTO auth_codes (person_id, purpose, mode, code_hash, expires) VALUES (?, ?, ?, ?, ?)`)
+    stmt(ctx.db, `UPDATE auth_codes SET used = 1 WHERE person_id = ? AND purpose = ? AND used = 0`).run(person.id, purpose);
+    stmt(ctx.db, `INSERT INTO auth_codes (person_id, purpose, mode, code_hash, expires) VALUES (?, ?, ?, ?, ?)`)
       .run(person.id, purpose, mode, codeHash(person.id, purpose, code), expires);
   })();
   const what = purpose === 'login' ? 'sign in' : purpose === 'enable' ? 'turn on two-step authentication' : 'turn off two-step authentication';
@@ -177,8 +176,7 @@ function totpMatches(ctx: ServerContext, person: PersonRow, purpose: CodePurpose
 }
 
 function emailedCodeMatches(ctx: ServerContext, person: PersonRow, purpose: CodePurpose, mode: TwoStepMode, code: string): boolean {
-  const rows = ctx.db
-    .prepare(`SELECT id, code_hash, expires FROM auth_codes WHERE person_id = ? AND purpose = ? AND mode = ? AND used = 0`)
+  const rows = stmt(ctx.db, `SELECT id, code_hash, expires FROM auth_codes WHERE person_id = ? AND purpose = ? AND mode = ? AND used = 0`)
     .all(person.id, purpose, mode) as { id: number; code_hash: string; expires: string }[];
   const now = ctx.clock().getTime();
   const want = Buffer.from(codeHash(person.id, purpose, code), 'utf8');
@@ -186,7 +184,7 @@ function emailedCodeMatches(ctx: ServerContext, person: PersonRow, purpose: Code
     if (new Date(row.expires).getTime() <= now) continue;
     const have = Buffer.from(row.code_hash, 'utf8');
     if (have.length === want.length && timingSafeEqual(have, want)) {
-      const used = ctx.db.prepare(`UPDATE auth_codes SET used = 1 WHERE id = ? AND used = 0`).run(row.id);
+      const used = stmt(ctx.db, `UPDATE auth_codes SET used = 1 WHERE id = ? AND used = 0`).run(row.id);
       return used.changes === 1;
     }
   }

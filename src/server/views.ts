@@ -1,14 +1,14 @@
 // The documented JSON objects of API v2 (person, organization, policy, root) rendered from
 // database rows, plus the space accounting they share with v1's account/info.
 import type { OrganizationRow, PersonRow, RootRow, ServerContext } from './context.js';
-import type { DB } from './db.js';
+import { type DB, stmt } from './db.js';
 import type { Policy } from './policy.js';
 import { formatSize } from './time.js';
 
-/** Bytes of the live (not deleted) files of a root. */
+/** Bytes of the live (not deleted) files of a root (the running counter root_usage, see db.ts). */
 export function rootSpaceUsed(db: DB, rootId: number): number {
-  const row = db.prepare(`SELECT COALESCE(SUM(size), 0) AS n FROM nodes WHERE root_id = ? AND kind = 'file' AND is_deleted = 0`).get(rootId) as { n: number };
-  return Number(row.n);
+  const row = stmt(db, `SELECT bytes FROM root_usage WHERE root_id = ?`).get(rootId) as { bytes: number } | undefined;
+  return row ? Number(row.bytes) : 0;
 }
 
 /** The root object without children (list form): type, id, name, path, is_locked, root_type, space_used(+_formatted). */
@@ -28,22 +28,16 @@ export function rootObject(db: DB, root: RootRow): Record<string, unknown> {
 
 /** Roots a person owns or is subscribed to (not deleted), in id order. */
 export function rootsOfPerson(db: DB, personId: number): RootRow[] {
-  return db
-    .prepare(
+  return stmt(db, 
       `SELECT * FROM roots WHERE deleted = 0 AND (person_id = ? OR id IN (SELECT root_id FROM root_members WHERE person_id = ?)) ORDER BY id`,
     )
     .all(personId, personId) as RootRow[];
 }
 
-/** Space used by a person: the live files of the roots they own (sync, backup, own shares). */
+/** Space used by a person: the live files of the live roots they own (sync, backup, own shares); the running counter person_usage (db.ts). */
 export function personSpaceUsage(db: DB, personId: number): number {
-  const row = db
-    .prepare(
-      `SELECT COALESCE(SUM(n.size), 0) AS n FROM nodes n JOIN roots r ON r.id = n.root_id
-       WHERE r.person_id = ? AND r.deleted = 0 AND n.kind = 'file' AND n.is_deleted = 0`,
-    )
-    .get(personId) as { n: number };
-  return Number(row.n);
+  const row = stmt(db, `SELECT bytes FROM person_usage WHERE person_id = ?`).get(personId) as { bytes: number } | undefined;
+  return row ? Number(row.bytes) : 0;
 }
 
 export function displayName(p: Pick<PersonRow, 'first_name' | 'last_name' | 'email'>): string {
@@ -122,11 +116,11 @@ export function organizationObject(ctx: ServerContext, o: OrganizationRow): Reco
 }
 
 export function organizationById(db: DB, id: number): OrganizationRow | undefined {
-  return db.prepare(`SELECT * FROM organizations WHERE id = ?`).get(id) as OrganizationRow | undefined;
+  return stmt(db, `SELECT * FROM organizations WHERE id = ?`).get(id) as OrganizationRow | undefined;
 }
 
 export function rootById(db: DB, id: number): RootRow | undefined {
-  return db.prepare(`SELECT * FROM roots WHERE id = ?`).get(id) as RootRow | undefined;
+  return stmt(db, `SELECT * FROM roots WHERE id = ?`).get(id) as RootRow | undefined;
 }
 
 // ---- who may do what -------------------------------------------------------------------------
@@ -150,7 +144,7 @@ export function canReadPerson(me: PersonRow, target: PersonRow): boolean {
 /** May `me` read a root's files: owner, subscriber, system admin, or site admin of its organization when admins may browse files. */
 export function canAccessRoot(ctx: ServerContext, me: PersonRow, root: RootRow): boolean {
   if (root.person_id === me.id || me.system_admin) return true;
-  const member = ctx.db.prepare(`SELECT 1 FROM root_members WHERE root_id = ? AND person_id = ?`).get(root.id, me.id);
+  const member = stmt(ctx.db, `SELECT 1 FROM root_members WHERE root_id = ? AND person_id = ?`).get(root.id, me.id);
   if (member) return true;
   return !!me.site_admin && me.company_id === root.company_id && ctx.policyOf(root.company_id).admin_browse_files;
 }

@@ -3,7 +3,7 @@
 // concurrent uploads, the revision upload extension (base_revision_id), revisions, Range
 // downloads and ZIP downloads.
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import type { Got } from 'got';
@@ -368,6 +368,45 @@ describe('Range downloads', () => {
     const multi = await api.get(url, { headers: { range: 'bytes=0-1,5-6' }, responseType: 'buffer' });
     expect(multi.statusCode).toBe(200);
     expect(multi.body.length).toBe(10_000);
+  });
+
+  it('streams large contents whole and by range, empty contents, HEAD without a body', async () => {
+    const content = randomBytes(300_000);
+    const file = json(await upload(api, `${rootId}/upload`, content, { filename: 'large.bin' }));
+    const url = `${rootId}/${file.id}/download`;
+    const whole = await api.get(url, { responseType: 'buffer' });
+    expect(whole.statusCode).toBe(200);
+    expect(whole.headers['content-length']).toBe('300000');
+    expect(sha256(whole.body)).toBe(sha256(content));
+    const part = await api.get(url, { headers: { range: 'bytes=1000-200999' }, responseType: 'buffer' });
+    expect(part.statusCode).toBe(206);
+    expect(part.headers['content-length']).toBe('200000');
+    expect(Buffer.compare(part.body, content.subarray(1000, 201_000))).toBe(0);
+    const head = await api.head(`${rootId}/${file.id}/view`);
+    expect(head.statusCode).toBe(200);
+    expect(head.headers['content-length']).toBe('300000');
+    expect(head.headers.etag).toBe(`"${sha256(content)}"`);
+    expect(head.body).toBe('');
+    const empty = json(await upload(api, `${rootId}/upload`, Buffer.alloc(0), { filename: 'empty.txt' }));
+    const got0 = await api.get(`${rootId}/${empty.id}/view`, { responseType: 'buffer' });
+    expect(got0.statusCode).toBe(200);
+    expect(got0.headers['content-length']).toBe('0');
+    expect(got0.headers['content-type']).toBe('text/plain; charset=utf-8');
+    expect(got0.body.length).toBe(0);
+  });
+
+  it('a content missing from the blob store → 500 unknown; the server keeps answering', async () => {
+    const content = randomBytes(2000);
+    const file = json(await upload(api, `${rootId}/upload`, content, { filename: 'lost.bin' }));
+    const blob = path.join(t.dataDir, 'blobs', sha256(content).slice(0, 2), sha256(content).slice(2));
+    rmSync(blob);
+    const res = await api.get(`${rootId}/${file.id}/download`);
+    expect(res.statusCode).toBe(500);
+    expect(json(res)).toEqual({ error: 'unknown' });
+    // Stored again (same content), it downloads again.
+    const again = json(await upload(api, `${rootId}/upload`, content, { filename: 'found.bin' }));
+    expect(Buffer.compare((await api.get(`${rootId}/${again.id}/download`, { responseType: 'buffer' })).body, content)).toBe(0);
+    expect((await api.get(`${rootId}/${file.id}/download`)).statusCode).toBe(200);
   });
 });
 

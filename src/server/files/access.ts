@@ -1,6 +1,7 @@
 // Who may use a root, with which permissions, and the lock rules of roots, folders and files.
 import type { PersonRow, RootRow, ServerContext } from '../context.js';
 import { errors } from '../errors.js';
+import { stmt } from '../db.js';
 
 export type Permission = 'FILE_VIEW' | 'FILE_READ' | 'FILE_WRITE';
 
@@ -26,7 +27,7 @@ export function accessOf(ctx: ServerContext, person: PersonRow, root: RootRow): 
   // Site admins: the roots of their organization while its policy lets admins browse files
   // (admin_browse_files; the same rule as views.canAccessRoot).
   if (isAdmin && ctx.policyOf(root.company_id).admin_browse_files) return { permissions: ALL_PERMISSIONS, canWrite: true, isAdmin };
-  const member = ctx.db.prepare(`SELECT role FROM root_members WHERE root_id = ? AND person_id = ?`).get(root.id, person.id) as { role: string } | undefined;
+  const member = stmt(ctx.db, `SELECT role FROM root_members WHERE root_id = ? AND person_id = ?`).get(root.id, person.id) as { role: string } | undefined;
   if (!member) return undefined;
   const readOnly = READ_ONLY_ROLES.has(member.role.toUpperCase());
   return { permissions: readOnly ? READ_PERMISSIONS : ALL_PERMISSIONS, canWrite: !readOnly, isAdmin };
@@ -37,7 +38,7 @@ export function accessOf(ctx: ServerContext, person: PersonRow, root: RootRow): 
  * person has no access to it, 410 root_deleted when it was deleted.
  */
 export function openRoot(ctx: ServerContext, person: PersonRow, rootId: number): RootAccess {
-  const root = ctx.db.prepare(`SELECT * FROM roots WHERE id = ?`).get(rootId) as RootRow | undefined;
+  const root = stmt(ctx.db, `SELECT * FROM roots WHERE id = ?`).get(rootId) as RootRow | undefined;
   if (!root) throw errors.notFound();
   const access = accessOf(ctx, person, root);
   if (!access) throw errors.forbidden();

@@ -2,6 +2,7 @@
 // a strong ETag (the SHA-256), and single byte ranges (206) for resumable downloads.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { RevisionRow, ServerContext } from '../context.js';
@@ -67,36 +68,63 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   return { start, end };
 }
 
+/** Contents up to this size are read into memory and sent in one piece (no read stream). */
+const SMALL_BODY = 64 * 1024;
+
 export async function sendRevision(ctx: ServerContext, req: FastifyRequest, reply: FastifyReply, rev: RevisionRow, name: string, kind: Disposition): Promise<FastifyReply> {
+  let fh: FileHandle | undefined;
   let size: number;
   try {
-    size = (await fsp.stat(ctx.blobs.pathOf(rev.blob))).size;
+    fh = await fsp.open(ctx.blobs.pathOf(rev.blob), 'r');
+    size = (await fh.stat()).size;
   } catch (err) {
+    await fh?.close().catch(() => undefined);
     req.log.error({ err, blob: rev.blob }, 'blob missing from the store');
     throw errors.unknown();
   }
-  const etag = `"${rev.blob}"`;
-  // If-Range: resume only when the content is still the one the client started with.
-  const ifRange = req.headers['if-range'];
-  const rangeHeader = ifRange === undefined || ifRange === etag ? req.headers.range : undefined;
-  const range = parseRange(rangeHeader, size);
-  reply.header('accept-ranges', 'bytes');
-  reply.header('etag', etag);
-  if (range === 'unsatisfiable') {
-    reply.header('content-range', `bytes */${size}`);
-    throw new ApiError(416, { error: 'range_not_satisfiable', error_description: `The content has ${size} bytes.` });
+  // The handle is closed here unless a read stream takes it over.
+  let handedOver = false;
+  try {
+    const etag = `"${rev.blob}"`;
+    // If-Range: resume only when the content is still the one the client started with.
+    const ifRange = req.headers['if-range'];
+    const rangeHeader = ifRange === undefined || ifRange === etag ? req.headers.range : undefined;
+    const range = parseRange(rangeHeader, size);
+    reply.header('accept-ranges', 'bytes');
+    reply.header('etag', etag);
+    if (range === 'unsatisfiable') {
+      reply.header('content-range', `bytes */${size}`);
+      throw new ApiError(416, { error: 'range_not_satisfiable', error_description: `The content has ${size} bytes.` });
+    }
+    reply.header('content-type', kind === 'inline' ? contentTypeOf(name) : 'application/octet-stream');
+    reply.header('content-disposition', contentDisposition(kind, name));
+    reply.header('x-content-type-options', 'nosniff');
+    const start = range ? range.start : 0;
+    const length = range ? range.end - range.start + 1 : size;
+    if (range) {
+      reply.status(206);
+      reply.header('content-range', `bytes ${range.start}-${range.end}/${size}`);
+    }
+    reply.header('content-length', String(length));
+    if (req.method === 'HEAD') return reply.send(Readable.from([]));
+    if (length <= SMALL_BODY) return reply.send(await readExactly(fh, start, length));
+    handedOver = true;
+    return reply.send(fh.createReadStream({ start, end: start + length - 1 }));
+  } finally {
+    if (!handedOver) await fh.close();
   }
-  reply.header('content-type', kind === 'inline' ? contentTypeOf(name) : 'application/octet-stream');
-  reply.header('content-disposition', contentDisposition(kind, name));
-  reply.header('x-content-type-options', 'nosniff');
-  if (range) {
-    reply.status(206);
-    reply.header('content-range', `bytes ${range.start}-${range.end}/${size}`);
-    reply.header('content-length', String(range.end - range.start + 1));
-    return reply.send(bodyFor(req, () => ctx.blobs.read(rev.blob, range)));
+}
+
+/** `length` bytes at `position` (the stored content is immutable, so a short read is an error). */
+async function readExactly(fh: FileHandle, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  let got = 0;
+  while (got < length) {
+    const { bytesRead } = await fh.read(buf, got, length - got, position + got);
+    if (bytesRead === 0) throw new Error(`stored content ended after ${got} of ${length} bytes`);
+    got += bytesRead;
   }
-  reply.header('content-length', String(size));
-  return reply.send(bodyFor(req, () => ctx.blobs.read(rev.blob)));
+  return buf;
 }
 
 /** The body, or for HEAD an empty stream (so the content is not read and Content-Length stays). */

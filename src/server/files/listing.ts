@@ -7,6 +7,7 @@ import { rootObject, folderObject, nodeObject, revisionObject, type Json, type R
 import type { Scope } from './ops.js';
 import { NODE_VIEW, PathResolver, type NodeView } from './tree.js';
 import type { ZipEntry } from './zip.js';
+import { stmt } from '../db.js';
 
 export const SORT_BY = ['name', 'modified', 'size'] as const;
 export const SORT_ORDER = ['asc', 'desc'] as const;
@@ -43,8 +44,7 @@ export function renderOptions(s: Scope, f: Fields): RenderOptions {
 
 /** All children of a folder (or of the top level) sorted by name. */
 export function allChildren(s: Scope, parentId: number | null, includeDeleted: boolean): NodeView[] {
-  return s.ctx.db
-    .prepare(`${NODE_VIEW} WHERE n.root_id = ? AND n.parent_id IS ? ${includeDeleted ? '' : 'AND n.is_deleted = 0'} ORDER BY n.name_key, n.name, n.id`)
+  return stmt(s.ctx.db, `${NODE_VIEW} WHERE n.root_id = ? AND n.parent_id IS ? ${includeDeleted ? '' : 'AND n.is_deleted = 0'} ORDER BY n.name_key, n.name, n.id`)
     .all(s.access.root.id, parentId) as NodeView[];
 }
 
@@ -57,9 +57,8 @@ export function childrenPage(s: Scope, parentId: number | null, f: Fields): Json
   const p = pagingOf(f);
   const where = `n.root_id = ? AND n.parent_id IS ? ${includeDeleted ? '' : 'AND n.is_deleted = 0'}`;
   const db = s.ctx.db;
-  const total = (db.prepare(`SELECT COUNT(*) AS c FROM nodes n WHERE ${where}`).get(s.access.root.id, parentId) as { c: number }).c;
-  const rows = db
-    .prepare(`${NODE_VIEW} WHERE ${where} ORDER BY ${SORT_COLUMN[sortBy]} ${dir}, n.name_key ${dir}, n.id ${dir} LIMIT ? OFFSET ?`)
+  const total = (stmt(db, `SELECT COUNT(*) AS c FROM nodes n WHERE ${where}`).get(s.access.root.id, parentId) as { c: number }).c;
+  const rows = stmt(db, `${NODE_VIEW} WHERE ${where} ORDER BY ${SORT_COLUMN[sortBy]} ${dir}, n.name_key ${dir}, n.id ${dir} LIMIT ? OFFSET ?`)
     .all(s.access.root.id, parentId, p.page_size, (p.page - 1) * p.page_size) as NodeView[];
   const paths = new PathResolver(db, s.access.root.id);
   return paged(p, total, rows.map((n) => nodeObject(n, paths, o)));
@@ -78,8 +77,7 @@ export const SEARCH_LIMIT = 1000;
 export function search(s: Scope, q: string, o: RenderOptions): Json[] {
   const key = q.normalize('NFC').toLowerCase().normalize('NFC');
   const like = `%${key.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-  const rows = s.ctx.db
-    .prepare(`${NODE_VIEW} WHERE n.root_id = ? AND n.is_deleted = 0 AND n.name_key LIKE ? ESCAPE '\\' ORDER BY n.name_key, n.id LIMIT ?`)
+  const rows = stmt(s.ctx.db, `${NODE_VIEW} WHERE n.root_id = ? AND n.is_deleted = 0 AND n.name_key LIKE ? ESCAPE '\\' ORDER BY n.name_key, n.id LIMIT ?`)
     .all(s.access.root.id, like, SEARCH_LIMIT) as NodeView[];
   const paths = new PathResolver(s.ctx.db, s.access.root.id);
   return rows.map((n) => nodeObject(n, paths, o));
@@ -87,8 +85,7 @@ export function search(s: Scope, q: string, o: RenderOptions): Json[] {
 
 /** Files changed on the server (new revision, rename, move, delete) at or after `since`. */
 export function modifiedSince(s: Scope, since: string, includeDeleted: boolean, o: RenderOptions): Json[] {
-  const rows = s.ctx.db
-    .prepare(`${NODE_VIEW} WHERE n.root_id = ? AND n.kind = 'file' AND n.modified >= ? ${includeDeleted ? '' : 'AND n.is_deleted = 0'} ORDER BY n.modified, n.id`)
+  const rows = stmt(s.ctx.db, `${NODE_VIEW} WHERE n.root_id = ? AND n.kind = 'file' AND n.modified >= ? ${includeDeleted ? '' : 'AND n.is_deleted = 0'} ORDER BY n.modified, n.id`)
     .all(s.access.root.id, since) as NodeView[];
   const paths = new PathResolver(s.ctx.db, s.access.root.id);
   return rows.map((n) => nodeObject(n, paths, o));
@@ -100,15 +97,14 @@ export function revisionsPage(s: Scope, file: NodeView, f: Fields): Json {
   const p = pagingOf(f);
   const db = s.ctx.db;
   const ids = related
-    ? (db.prepare(`SELECT id FROM nodes WHERE root_id = ? AND parent_id IS ? AND name_key = ? AND kind = 'file'`).all(file.root_id, file.parent_id, file.name_key) as { id: number }[]).map(
+    ? (stmt(db, `SELECT id FROM nodes WHERE root_id = ? AND parent_id IS ? AND name_key = ? AND kind = 'file'`).all(file.root_id, file.parent_id, file.name_key) as { id: number }[]).map(
         (r) => r.id,
       )
     : [file.id];
   if (!ids.includes(file.id)) ids.push(file.id);
   const inList = ids.map(() => '?').join(',');
-  const total = (db.prepare(`SELECT COUNT(*) AS c FROM revisions WHERE file_id IN (${inList})`).get(...ids) as { c: number }).c;
-  const rows = db
-    .prepare(`SELECT * FROM revisions WHERE file_id IN (${inList}) ORDER BY id DESC LIMIT ? OFFSET ?`)
+  const total = (stmt(db, `SELECT COUNT(*) AS c FROM revisions WHERE file_id IN (${inList})`).get(...ids) as { c: number }).c;
+  const rows = stmt(db, `SELECT * FROM revisions WHERE file_id IN (${inList}) ORDER BY id DESC LIMIT ? OFFSET ?`)
     .all(...ids, p.page_size, (p.page - 1) * p.page_size) as RevisionRow[];
   return paged(p, total, rows.map(revisionObject));
 }
@@ -128,7 +124,7 @@ function idList(f: Fields, name: string): number[] | undefined {
 export function zipEntries(s: Scope, baseId: number | null, f: Fields): ZipEntry[] {
   const fileIds = idList(f, 'file_ids');
   const folderIds = idList(f, 'folder_ids');
-  const live = s.ctx.db.prepare(`${NODE_VIEW} WHERE n.root_id = ? AND n.is_deleted = 0`).all(s.access.root.id) as NodeView[];
+  const live = stmt(s.ctx.db, `${NODE_VIEW} WHERE n.root_id = ? AND n.is_deleted = 0`).all(s.access.root.id) as NodeView[];
   const children = new Map<number, NodeView[]>();
   for (const n of live) {
     const k = n.parent_id ?? 0;

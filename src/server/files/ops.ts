@@ -3,7 +3,7 @@
 // loser of a name race gets 409 name_conflict, a stale base revision 409 revision_conflict.
 // Every change of a node gives it a new change sequence number (nodes.seq).
 import type { RootRow, ServerContext } from '../context.js';
-import { nextSeq } from '../db.js';
+import { nextSeq, stmt } from '../db.js';
 import { ApiError, errors } from '../errors.js';
 import { optInt, type Fields } from '../http.js';
 import { hasExcludedExtension } from '../policy.js';
@@ -36,7 +36,7 @@ export function optBaseRevision(f: Fields): number | undefined {
 
 /** The root re-read inside a transaction (it may have been deleted or locked meanwhile). */
 export function txRoot(s: Scope): RootRow {
-  const root = s.ctx.db.prepare(`SELECT * FROM roots WHERE id = ?`).get(s.access.root.id) as RootRow | undefined;
+  const root = stmt(s.ctx.db, `SELECT * FROM roots WHERE id = ?`).get(s.access.root.id) as RootRow | undefined;
   if (!root) throw errors.notFound();
   if (root.deleted) throw errors.rootDeleted();
   return root;
@@ -55,8 +55,7 @@ export function writableParent(s: Scope, root: RootRow, parentId: number | null,
 
 /** The live sibling named `key` under `parentId`, other than `exceptId`. */
 export function liveSibling(s: Scope, parentId: number | null, key: string, exceptId = 0): { id: number } | undefined {
-  return s.ctx.db
-    .prepare(`SELECT id FROM nodes WHERE root_id = ? AND ifnull(parent_id, 0) = ? AND name_key = ? AND is_deleted = 0 AND id != ?`)
+  return stmt(s.ctx.db, `SELECT id FROM nodes WHERE root_id = ? AND ifnull(parent_id, 0) = ? AND name_key = ? AND is_deleted = 0 AND id != ?`)
     .get(s.access.root.id, parentId ?? 0, key, exceptId) as { id: number } | undefined;
 }
 
@@ -83,8 +82,7 @@ export function createFolder(s: Scope, parentId: number | null, rawName: string)
     const t = apiTime(now);
     let id: number;
     try {
-      const info = db
-        .prepare(`INSERT INTO nodes (root_id, parent_id, name, name_key, kind, created, modified, size, seq) VALUES (?, ?, ?, ?, 'folder', ?, ?, 0, ?)`)
+      const info = stmt(db, `INSERT INTO nodes (root_id, parent_id, name, name_key, kind, created, modified, size, seq) VALUES (?, ?, ?, ?, 'folder', ?, ?, 0, ?)`)
         .run(root.id, parentId, name, key, t, t, nextSeq(db));
       id = Number(info.lastInsertRowid);
     } catch (err) {
@@ -117,7 +115,7 @@ export function renameNode(s: Scope, id: number, kind: NodeKind, rawName: string
     // A case-only rename keeps the same key: the node itself is no conflict.
     if (liveSibling(s, node.parent_id, key, node.id)) throw errors.nameConflict();
     try {
-      db.prepare(`UPDATE nodes SET name = ?, name_key = ?, modified = ?, seq = ? WHERE id = ?`).run(name, key, apiTime(now), nextSeq(db), node.id);
+      stmt(db, `UPDATE nodes SET name = ?, name_key = ?, modified = ?, seq = ? WHERE id = ?`).run(name, key, apiTime(now), nextSeq(db), node.id);
     } catch (err) {
       if (isUniqueViolation(err)) throw errors.nameConflict();
       throw err;
@@ -141,7 +139,7 @@ export function moveNode(s: Scope, id: number, kind: NodeKind, toFolderId: numbe
     if (node.parent_id === dest) return;
     if (liveSibling(s, dest, node.name_key, node.id)) throw errors.nameConflict();
     try {
-      db.prepare(`UPDATE nodes SET parent_id = ?, modified = ?, seq = ? WHERE id = ?`).run(dest, apiTime(now), nextSeq(db), node.id);
+      stmt(db, `UPDATE nodes SET parent_id = ?, modified = ?, seq = ? WHERE id = ?`).run(dest, apiTime(now), nextSeq(db), node.id);
     } catch (err) {
       if (isUniqueViolation(err)) throw errors.nameConflict();
       throw err;
@@ -162,7 +160,7 @@ export function deleteNode(s: Scope, id: number, kind: NodeKind, base?: number):
     const live = kind === 'folder' ? descendantsOf(db, node.id).filter((d) => !d.is_deleted) : [];
     for (const d of live) if (lockedByOther(d, s.access.person.id, now)) throw errors.resourceLocked();
     const t = apiTime(now);
-    const mark = db.prepare(`UPDATE nodes SET is_deleted = 1, is_locked = 0, lock_expires = NULL, lock_person_id = NULL, modified = ?, seq = ? WHERE id = ?`);
+    const mark = stmt(db, `UPDATE nodes SET is_deleted = 1, is_locked = 0, lock_expires = NULL, lock_person_id = NULL, modified = ?, seq = ? WHERE id = ?`);
     mark.run(t, nextSeq(db), node.id);
     for (const d of live) mark.run(t, nextSeq(db), d.id);
   })();
@@ -185,7 +183,7 @@ export function lockNode(s: Scope, id: number, kind: NodeKind, minutes: number |
     const now = s.ctx.clock();
     const root = txRoot(s);
     const { node } = changeable(s, root, id, kind, undefined, now);
-    db.prepare(`UPDATE nodes SET is_locked = 1, lock_expires = ?, lock_person_id = ?, seq = ? WHERE id = ?`).run(lockExpiry(now, minutes), s.access.person.id, nextSeq(db), node.id);
+    stmt(db, `UPDATE nodes SET is_locked = 1, lock_expires = ?, lock_person_id = ?, seq = ? WHERE id = ?`).run(lockExpiry(now, minutes), s.access.person.id, nextSeq(db), node.id);
   })();
 }
 
@@ -199,7 +197,7 @@ export function unlockNode(s: Scope, id: number, kind: NodeKind): void {
     if (node.is_deleted) throw errors.notFound();
     if (!node.is_locked) return;
     if (lockedByOther(node, s.access.person.id, now) && !s.access.isAdmin) throw errors.resourceLocked();
-    db.prepare(`UPDATE nodes SET is_locked = 0, lock_expires = NULL, lock_person_id = NULL, seq = ? WHERE id = ?`).run(nextSeq(db), node.id);
+    stmt(db, `UPDATE nodes SET is_locked = 0, lock_expires = NULL, lock_person_id = NULL, seq = ? WHERE id = ?`).run(nextSeq(db), node.id);
   })();
 }
 
@@ -210,7 +208,7 @@ export function lockRoot(s: Scope, minutes: number | undefined): void {
     const now = s.ctx.clock();
     const root = txRoot(s);
     assertUnlocked(s.access, root, [], now);
-    db.prepare(`UPDATE roots SET is_locked = 1, lock_expires = ?, lock_person_id = ? WHERE id = ?`).run(lockExpiry(now, minutes), s.access.person.id, root.id);
+    stmt(db, `UPDATE roots SET is_locked = 1, lock_expires = ?, lock_person_id = ? WHERE id = ?`).run(lockExpiry(now, minutes), s.access.person.id, root.id);
   })();
 }
 
@@ -222,6 +220,6 @@ export function unlockRoot(s: Scope): void {
     const root = txRoot(s);
     if (!root.is_locked) return;
     if (lockActive(root, now) && root.lock_person_id !== s.access.person.id && !s.access.isAdmin) throw errors.resourceLocked();
-    db.prepare(`UPDATE roots SET is_locked = 0, lock_expires = NULL, lock_person_id = NULL WHERE id = ?`).run(root.id);
+    stmt(db, `UPDATE roots SET is_locked = 0, lock_expires = NULL, lock_person_id = NULL WHERE id = ?`).run(root.id);
   })();
 }

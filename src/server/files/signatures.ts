@@ -6,6 +6,7 @@ import path from 'node:path';
 import { deltaBlockLen } from '../../core/delta.js';
 import { signatureFile, signatureParams } from '../../native/librsync.js';
 import type { ServerContext } from '../context.js';
+import { stmt } from '../db.js';
 
 export interface StoredSignature {
   sigBlob: string;
@@ -18,7 +19,7 @@ const inflight = new Map<string, Promise<StoredSignature>>();
 /** The signature of content `blob` (of `size` bytes), computed on first use. */
 export function signatureOf(ctx: ServerContext, blob: string, size: number, blockLen = deltaBlockLen(size)): Promise<StoredSignature> {
   const params = signatureParams(size, { blockLen });
-  const row = ctx.db.prepare(`SELECT sig_blob FROM signatures WHERE blob = ? AND block_len = ? AND strong_len = ?`).get(blob, params.blockLen, params.strongLen) as
+  const row = stmt(ctx.db, `SELECT sig_blob FROM signatures WHERE blob = ? AND block_len = ? AND strong_len = ?`).get(blob, params.blockLen, params.strongLen) as
     | { sig_blob: string }
     | undefined;
   if (row) return Promise.resolve({ sigBlob: row.sig_blob, blockLen: params.blockLen, strongLen: params.strongLen });
@@ -31,7 +32,7 @@ export function signatureOf(ctx: ServerContext, blob: string, size: number, bloc
       const tmp = path.join(dir, 'sig');
       await signatureFile(ctx.blobs.pathOf(blob), tmp, { blockLen: params.blockLen, strongLen: params.strongLen });
       const stored = await ctx.blobs.put(createReadStream(tmp));
-      ctx.db.prepare(`INSERT OR IGNORE INTO signatures (blob, block_len, strong_len, sig_blob) VALUES (?, ?, ?, ?)`).run(blob, params.blockLen, params.strongLen, stored.sha256);
+      stmt(ctx.db, `INSERT OR IGNORE INTO signatures (blob, block_len, strong_len, sig_blob) VALUES (?, ?, ?, ?)`).run(blob, params.blockLen, params.strongLen, stored.sha256);
       return { sigBlob: stored.sha256, blockLen: params.blockLen, strongLen: params.strongLen };
     } finally {
       await fsp.rm(dir, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 // Reading the node tree of a root: nodes with their current revision, paths, ancestors and
 // descendants. Every lookup is scoped to one root, so an id from another root is "not found".
 import type { NodeRow, RevisionRow } from '../context.js';
-import type { DB } from '../db.js';
+import { type DB, stmt } from '../db.js';
 import { errors } from '../errors.js';
 import type { NodeKind } from './names.js';
 
@@ -17,7 +17,7 @@ export const NODE_VIEW = `SELECT n.*, r.blob AS rev_blob, r.modified AS rev_modi
 const MAX_DEPTH = 4096;
 
 export function getNode(db: DB, rootId: number, id: number): NodeView | undefined {
-  return db.prepare(`${NODE_VIEW} WHERE n.id = ? AND n.root_id = ?`).get(id, rootId) as NodeView | undefined;
+  return stmt(db, `${NODE_VIEW} WHERE n.id = ? AND n.root_id = ?`).get(id, rootId) as NodeView | undefined;
 }
 
 /** The node `id` of `kind` in the root, or 404 not_found. */
@@ -35,21 +35,33 @@ export function requireLiveFolder(db: DB, rootId: number, id: number): NodeView 
 }
 
 export function getRevision(db: DB, fileId: number, revisionId: number): RevisionRow | undefined {
-  return db.prepare(`SELECT * FROM revisions WHERE id = ? AND file_id = ?`).get(revisionId, fileId) as RevisionRow | undefined;
+  return stmt(db, `SELECT * FROM revisions WHERE id = ? AND file_id = ?`).get(revisionId, fileId) as RevisionRow | undefined;
 }
+
+/**
+ * The chain of folders from `id` up to the top of the root, nearest first, in one query;
+ * at most MAX_DEPTH + 1 rows (a cyclic chain stops there).
+ */
+const ANCESTOR_CHAIN = `WITH RECURSIVE chain(id, depth) AS (
+    SELECT ?, 0
+    UNION ALL
+    SELECT n.parent_id, chain.depth + 1 FROM chain JOIN nodes n ON n.id = chain.id
+    WHERE n.root_id = ? AND n.parent_id IS NOT NULL AND chain.depth < ${MAX_DEPTH}
+  )
+  SELECT n.*, r.blob AS rev_blob, r.modified AS rev_modified FROM chain
+  JOIN nodes n ON n.id = chain.id AND n.root_id = ?
+  LEFT JOIN revisions r ON r.id = n.revision_id
+  ORDER BY chain.depth DESC`;
 
 /** The ancestor folders of a node, outermost first. */
 export function ancestorsOf(db: DB, node: Pick<NodeRow, 'parent_id' | 'root_id'>): NodeView[] {
-  const out: NodeView[] = [];
-  let parent = node.parent_id;
-  while (parent !== null) {
-    if (out.length >= MAX_DEPTH) throw new Error(`folder chain too deep or cyclic at node ${parent}`);
-    const p = getNode(db, node.root_id, parent);
-    if (!p) throw new Error(`dangling parent ${parent}`);
-    out.unshift(p);
-    parent = p.parent_id;
-  }
-  return out;
+  if (node.parent_id === null) return [];
+  const out = stmt(db, ANCESTOR_CHAIN).all(node.parent_id, node.root_id, node.root_id) as NodeView[];
+  // Outermost first: the chain is whole when it starts at the top of the root.
+  const top = out[0];
+  if (out.length > MAX_DEPTH) throw new Error(`folder chain too deep or cyclic at node ${top!.id}`);
+  if (top?.parent_id === null) return out;
+  throw new Error(`dangling parent ${top?.parent_id ?? node.parent_id}`);
 }
 
 /** Whether `candidate` (a folder id) is `folderId` itself or lies below it. */
@@ -59,7 +71,7 @@ export function isSelfOrDescendant(db: DB, rootId: number, folderId: number, can
   while (cur !== null) {
     if (cur === folderId) return true;
     if (++depth > MAX_DEPTH) throw new Error(`folder chain too deep or cyclic at node ${cur}`);
-    const row = db.prepare(`SELECT parent_id FROM nodes WHERE id = ? AND root_id = ?`).get(cur, rootId) as { parent_id: number | null } | undefined;
+    const row = stmt(db, `SELECT parent_id FROM nodes WHERE id = ? AND root_id = ?`).get(cur, rootId) as { parent_id: number | null } | undefined;
     cur = row ? row.parent_id : null;
   }
   return false;
@@ -67,8 +79,7 @@ export function isSelfOrDescendant(db: DB, rootId: number, folderId: number, can
 
 /** All nodes below a folder (any depth), the folder itself excluded. */
 export function descendantsOf(db: DB, folderId: number): NodeView[] {
-  return db
-    .prepare(
+  return stmt(db, 
       `WITH RECURSIVE sub(id) AS (
          SELECT id FROM nodes WHERE parent_id = ?
          UNION ALL
@@ -103,7 +114,7 @@ export class PathResolver {
         break;
       }
       if (chain.length >= MAX_DEPTH) throw new Error(`folder chain too deep or cyclic at node ${cur}`);
-      const row = this.db.prepare(`SELECT id, name, parent_id FROM nodes WHERE id = ? AND root_id = ?`).get(cur, this.rootId) as
+      const row = stmt(this.db, `SELECT id, name, parent_id FROM nodes WHERE id = ? AND root_id = ?`).get(cur, this.rootId) as
         | { id: number; name: string; parent_id: number | null }
         | undefined;
       if (!row) throw new Error(`dangling parent ${cur}`);

@@ -9,7 +9,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Multipart } from '@fastify/multipart';
 import { BlobTooLargeError, type StoredBlob } from '../blobs.js';
 import type { RootRow } from '../context.js';
-import { nextSeq } from '../db.js';
+import { nextSeq, stmt } from '../db.js';
 import { ApiError, errors } from '../errors.js';
 import { optBool, reqInt, type Fields } from '../http.js';
 import { createPatchStream, rsyncAvailable } from '../../native/librsync.js';
@@ -38,16 +38,12 @@ function positive(v: unknown): number | undefined {
 
 /**
  * Bytes counted against the organization's quota: the current size of every live file in its
- * live roots (the same accounting as a person's space_usage and a root's space_used).
+ * live roots (the same accounting as a person's space_usage and a root's space_used), read
+ * from the running counter (db.ts, org_usage).
  */
 export function organizationUsage(s: Scope, companyId: number): number {
-  const row = s.ctx.db
-    .prepare(
-      `SELECT COALESCE(SUM(n.size), 0) AS used FROM nodes n JOIN roots ro ON ro.id = n.root_id
-       WHERE ro.company_id = ? AND ro.deleted = 0 AND n.kind = 'file' AND n.is_deleted = 0`,
-    )
-    .get(companyId) as { used: number };
-  return Number(row.used);
+  const row = stmt(s.ctx.db, `SELECT bytes FROM org_usage WHERE company_id = ?`).get(companyId) as { bytes: number } | undefined;
+  return row ? Number(row.bytes) : 0;
 }
 
 /**
@@ -64,7 +60,7 @@ function uploadLimits(s: Scope, root: RootRow, replacing: number): Limit[] {
   const orgQuota = positive(policy.space_quota);
   if (orgQuota !== undefined) limits.push({ bytes: orgQuota - organizationUsage(s, root.company_id) + replacing, reason: "The organization's space quota would be exceeded." });
   if (root.person_id !== null) {
-    const owner = s.ctx.db.prepare(`SELECT space_quota FROM persons WHERE id = ?`).get(root.person_id) as { space_quota: number | null } | undefined;
+    const owner = stmt(s.ctx.db, `SELECT space_quota FROM persons WHERE id = ?`).get(root.person_id) as { space_quota: number | null } | undefined;
     const personQuota = positive(owner?.space_quota);
     if (personQuota !== undefined) limits.push({ bytes: personQuota - personSpaceUsage(s.ctx.db, root.person_id) + replacing, reason: "The account's space quota would be exceeded." });
   }
@@ -104,7 +100,7 @@ function prepare(s: Scope, target: UploadTarget, fields: Fields, filename: strin
       if (!sha) throw errors.missingParam('sha256');
       if (!/^[0-9a-f]{64}$/.test(sha)) throw errors.invalidParam('sha256');
       if (!rsyncAvailable()) throw new ApiError(400, { error: 'delta_unsupported', error_description: 'This server cannot apply deltas; upload the whole file.' });
-      const base = s.ctx.db.prepare(`SELECT blob FROM revisions WHERE id = ? AND file_id = ?`).get(p.base, target.fileId) as { blob: string } | undefined;
+      const base = stmt(s.ctx.db, `SELECT blob FROM revisions WHERE id = ? AND file_id = ?`).get(p.base, target.fileId) as { blob: string } | undefined;
       if (!base) throw errors.invalidParam('base_revision_id');
       p.delta = { basisBlob: base.blob, sha256: sha };
     }
@@ -150,8 +146,7 @@ function commit(s: Scope, target: UploadTarget, p: Prepared, blob: StoredBlob, d
       writableParent(s, root, target.parentId, now);
       if (liveSibling(s, target.parentId, p.name!.key)) throw errors.nameConflict();
       try {
-        const info = db
-          .prepare(`INSERT INTO nodes (root_id, parent_id, name, name_key, kind, created, modified, size, seq) VALUES (?, ?, ?, ?, 'file', ?, ?, 0, 0)`)
+        const info = stmt(db, `INSERT INTO nodes (root_id, parent_id, name, name_key, kind, created, modified, size, seq) VALUES (?, ?, ?, ?, 'file', ?, ?, 0, 0)`)
           .run(root.id, target.parentId, p.name!.name, p.name!.key, t, t);
         fileId = Number(info.lastInsertRowid);
       } catch (err) {
@@ -166,12 +161,11 @@ function commit(s: Scope, target: UploadTarget, p: Prepared, blob: StoredBlob, d
       replacing = file.size;
     }
     for (const l of uploadLimits(s, root, replacing)) if (blob.size > l.bytes) throw errors.policyError(l.reason);
-    const rev = db
-      .prepare(
+    const rev = stmt(db, 
         `INSERT INTO revisions (file_id, root_id, blob, created, modified, file_size, full_size, delta_size, person_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(fileId, root.id, blob.sha256, t, p.modified ?? t, blob.size, blob.size, deltaSize, s.access.person.id);
-    db.prepare(`UPDATE nodes SET revision_id = ?, size = ?, modified = ?, seq = ? WHERE id = ?`).run(Number(rev.lastInsertRowid), blob.size, t, nextSeq(db), fileId);
+    stmt(db, `UPDATE nodes SET revision_id = ?, size = ?, modified = ?, seq = ? WHERE id = ?`).run(Number(rev.lastInsertRowid), blob.size, t, nextSeq(db), fileId);
     return getNode(db, root.id, fileId)!;
   })();
 }

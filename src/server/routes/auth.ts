@@ -10,6 +10,7 @@ import { fieldsOf, MAX_FIELD_LENGTH, OK, optString, reqString, type Fields, type
 import { machineGrant } from '../machines.js';
 import { tokenLifetimeDays } from '../policy.js';
 import { checkCode, deliverCode, type TwoStepMode } from '../twostep.js';
+import { stmt } from '../db.js';
 
 export const MSG_MISSING_CREDENTIALS = 'You must provide a username and password';
 export const MSG_INVALID_CREDENTIALS = 'Invalid username or password';
@@ -158,19 +159,19 @@ export function registerAuthRoutes(r: Router, ctx: ServerContext): void {
     if (grant === 'refresh_token') {
       const token = reqString(f, 'refresh_token');
       const hash = sha256Hex(token);
-      const row = ctx.db.prepare(`SELECT kind, person_id, expires, revoked, family FROM tokens WHERE token_hash = ?`).get(hash) as StoredToken | undefined;
+      const row = stmt(ctx.db, `SELECT kind, person_id, expires, revoked, family FROM tokens WHERE token_hash = ?`).get(hash) as StoredToken | undefined;
       const invalid = () => oauthError(400, 'invalid_grant', 'Invalid refresh token');
       if (!row || row.kind !== 'refresh') throw invalid();
       if (row.revoked) {
         // A rotated refresh token presented again: someone kept a copy. End the whole lineage.
-        if (row.family) ctx.db.prepare(`UPDATE tokens SET revoked = 1 WHERE family = ?`).run(row.family);
+        if (row.family) stmt(ctx.db, `UPDATE tokens SET revoked = 1 WHERE family = ?`).run(row.family);
         throw invalid();
       }
       if (new Date(row.expires).getTime() <= ctx.clock().getTime()) throw invalid();
       const person = personById(ctx.db, row.person_id);
       if (!person) throw invalid();
       return ctx.db.transaction(() => {
-        const rotated = ctx.db.prepare(`UPDATE tokens SET revoked = 1 WHERE token_hash = ? AND revoked = 0`).run(hash);
+        const rotated = stmt(ctx.db, `UPDATE tokens SET revoked = 1 WHERE token_hash = ? AND revoked = 0`).run(hash);
         if (rotated.changes !== 1) throw invalid();
         return issueTokens(ctx, person, row.family ?? undefined);
       })();

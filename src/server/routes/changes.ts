@@ -11,6 +11,7 @@ import { fieldsOf, optInt, pathId, type Router } from '../http.js';
 import { openRoot } from '../files/access.js';
 import { nodeObject } from '../files/render.js';
 import { NODE_VIEW, PathResolver, type NodeView } from '../files/tree.js';
+import { stmt } from '../db.js';
 
 const DEFAULT_LIMIT = 1000;
 const MAX_LIMIT = 5000;
@@ -27,7 +28,7 @@ export function registerChangeRoutes(r: Router, ctx: ServerContext): void {
     openRoot(ctx, person, rootId);
 
     const read = () => {
-      const rows = ctx.db.prepare(`${NODE_VIEW} WHERE n.root_id = ? AND n.seq > ? ORDER BY n.seq LIMIT ?`).all(rootId, cursor, limit + 1) as NodeView[];
+      const rows = stmt(ctx.db, `${NODE_VIEW} WHERE n.root_id = ? AND n.seq > ? ORDER BY n.seq LIMIT ?`).all(rootId, cursor, limit + 1) as NodeView[];
       const hasMore = rows.length > limit;
       const page = hasMore ? rows.slice(0, limit) : rows;
       const paths = new PathResolver(ctx.db, rootId);

@@ -35,6 +35,7 @@ import { apiTime } from '../time.js';
 import { conflict, optNullableInt, optText, reqText } from '../validate.js';
 import { administersCompany, organizationById, parseDow, policyObject } from '../views.js';
 import { PAGE_SIZE, readDow, WEEKDAYS, WEEKENDS } from './organization.js';
+import { stmt } from '../db.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const OS_TYPES = ['win', 'osx', 'linux'] as const;
@@ -146,7 +147,7 @@ function applyMachineUpdate(ctx: ServerContext, m: MachineRow, cols: Record<stri
   const names = Object.keys(cols);
   if (names.length) {
     ctx.db.transaction(() => {
-      ctx.db.prepare(`UPDATE machines SET ${names.map((n) => `${n} = ?`).join(', ')} WHERE id = ?`).run(...names.map((n) => cols[n]), m.id);
+      stmt(ctx.db, `UPDATE machines SET ${names.map((n) => `${n} = ?`).join(', ')} WHERE id = ?`).run(...names.map((n) => cols[n]), m.id);
       if (cols.locked === 1) revokeMachineTokens(ctx.db, m.id);
       enqueuePolicyRefresh(ctx, { machineId: m.id }, 'machine_update');
     })();
@@ -272,7 +273,7 @@ export function registerMachineRoutes(r: Router, ctx: ServerContext): void {
 
   r.get('/api/2/machine/:id/status', async (req) => {
     const { m } = load(req, canRead);
-    const row = ctx.db.prepare(`SELECT report FROM machine_health WHERE machine_id = ? ORDER BY id DESC LIMIT 1`).get(m.id) as { report: string } | undefined;
+    const row = stmt(ctx.db, `SELECT report FROM machine_health WHERE machine_id = ? ORDER BY id DESC LIMIT 1`).get(m.id) as { report: string } | undefined;
     const report: HealthReport = row ? (JSON.parse(row.report) as HealthReport) : { subscriptions: [], synced: false, transfers: [] };
     return { results: { subscriptions: report.subscriptions, synced: report.synced, transfers: report.transfers } };
   });
@@ -283,8 +284,8 @@ export function registerMachineRoutes(r: Router, ctx: ServerContext): void {
     if (!org) throw errors.notFound();
     if (!administersCompany(me, org.id)) throw errors.forbidden();
     const offset = optInt(fieldsOf(req), 'offset', { min: 0 }) ?? 0;
-    const total = (ctx.db.prepare(`SELECT COUNT(*) AS n FROM machines WHERE company_id = ?`).get(org.id) as { n: number }).n;
-    const rows = ctx.db.prepare(`SELECT * FROM machines WHERE company_id = ? ORDER BY id LIMIT ? OFFSET ?`).all(org.id, PAGE_SIZE, offset) as MachineRow[];
+    const total = (stmt(ctx.db, `SELECT COUNT(*) AS n FROM machines WHERE company_id = ?`).get(org.id) as { n: number }).n;
+    const rows = stmt(ctx.db, `SELECT * FROM machines WHERE company_id = ? ORDER BY id LIMIT ? OFFSET ?`).all(org.id, PAGE_SIZE, offset) as MachineRow[];
     return { offset, results: rows.map(machineObject), total };
   });
 
@@ -370,8 +371,7 @@ export function registerMachineRoutes(r: Router, ctx: ServerContext): void {
       if (existing) {
         if (existing.person_id !== me.id) throw conflict('guid');
         if (existing.locked) throw errors.forbidden();
-        ctx.db
-          .prepare(
+        stmt(ctx.db, 
             `UPDATE machines SET dns_name = ?, os_type = ?, os_version = ?, agent_version = ?, nickname = COALESCE(?, nickname),
              security_key_hash = ?, key_revoked = 0, company_id = ? WHERE id = ?`,
           )
@@ -380,8 +380,7 @@ export function registerMachineRoutes(r: Router, ctx: ServerContext): void {
         revokeMachineTokens(ctx.db, existing.id);
         return existing.id;
       }
-      const info = ctx.db
-        .prepare(
+      const info = stmt(ctx.db, 
           `INSERT INTO machines (guid, person_id, company_id, dns_name, nickname, security_key_hash, created, os_type, os_version, agent_version)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
@@ -394,7 +393,7 @@ export function registerMachineRoutes(r: Router, ctx: ServerContext): void {
   r.post('/api/2/machine/:id/revoke', async (req) => {
     const { m } = load(req, canRead);
     ctx.db.transaction(() => {
-      ctx.db.prepare(`UPDATE machines SET key_revoked = 1 WHERE id = ?`).run(m.id);
+      stmt(ctx.db, `UPDATE machines SET key_revoked = 1 WHERE id = ?`).run(m.id);
       revokeMachineTokens(ctx.db, m.id);
     })();
     return OK;
@@ -402,7 +401,7 @@ export function registerMachineRoutes(r: Router, ctx: ServerContext): void {
 
   r.post('/api/2/machine/:id/disconnect', async (req) => {
     const { m } = loadAsMachine(req);
-    ctx.db.prepare(`UPDATE machines SET last_disconnect = ? WHERE id = ?`).run(apiTime(ctx.clock()), m.id);
+    stmt(ctx.db, `UPDATE machines SET last_disconnect = ? WHERE id = ?`).run(apiTime(ctx.clock()), m.id);
     return OK;
   });
 
@@ -412,9 +411,8 @@ export function registerMachineRoutes(r: Router, ctx: ServerContext): void {
     const { m } = loadAsMachine(req);
     const report = readHealthReport(req.body);
     ctx.db.transaction(() => {
-      ctx.db.prepare(`INSERT INTO machine_health (machine_id, created, report) VALUES (?, ?, ?)`).run(m.id, apiTime(ctx.clock()), JSON.stringify(report));
-      ctx.db
-        .prepare(`DELETE FROM machine_health WHERE machine_id = ? AND id NOT IN (SELECT id FROM machine_health WHERE machine_id = ? ORDER BY id DESC LIMIT ?)`)
+      stmt(ctx.db, `INSERT INTO machine_health (machine_id, created, report) VALUES (?, ?, ?)`).run(m.id, apiTime(ctx.clock()), JSON.stringify(report));
+      stmt(ctx.db, `DELETE FROM machine_health WHERE machine_id = ? AND id NOT IN (SELECT id FROM machine_health WHERE machine_id = ? ORDER BY id DESC LIMIT ?)`)
         .run(m.id, m.id, HEALTH_REPORTS_KEPT);
     })();
     return OK;
@@ -460,13 +458,12 @@ export function registerMachineRoutes(r: Router, ctx: ServerContext): void {
     const { m } = loadAsMachine(req);
     const take = (): CommandRow[] =>
       ctx.db.transaction(() => {
-        const rows = ctx.db
-          .prepare(`SELECT * FROM machine_commands WHERE machine_id = ? AND status IN ('pending', ?) ORDER BY id LIMIT ?`)
+        const rows = stmt(ctx.db, `SELECT * FROM machine_commands WHERE machine_id = ? AND status IN ('pending', ?) ORDER BY id LIMIT ?`)
           .all(m.id, includeDelivered ? 'delivered' : 'pending', MAX_COMMANDS_PER_POLL) as CommandRow[];
         // HEAD (answered for every GET route) only looks: it must not consume commands.
         if (req.method === 'HEAD') return rows;
         const now = apiTime(ctx.clock());
-        const mark = ctx.db.prepare(`UPDATE machine_commands SET status = 'delivered', delivered = ? WHERE id = ? AND status = 'pending'`);
+        const mark = stmt(ctx.db, `UPDATE machine_commands SET status = 'delivered', delivered = ? WHERE id = ? AND status = 'pending'`);
         for (const c of rows) {
           if (c.status !== 'pending') continue;
           mark.run(now, c.id);
@@ -524,8 +521,7 @@ export function registerMachineRoutes(r: Router, ctx: ServerContext): void {
       throw new ApiError(409, { error: 'conflict', error_description: 'The command already has a result.' });
     }
     const now = apiTime(ctx.clock());
-    const done = ctx.db
-      .prepare(
+    const done = stmt(ctx.db, 
         `UPDATE machine_commands SET status = ?, result = ?, error = ?, completed = ?, delivered = COALESCE(delivered, ?)
          WHERE id = ? AND status IN ('pending', 'delivered')`,
       )

@@ -10,6 +10,7 @@ import type { Policy } from '../policy.js';
 import { apiTime, parseApiDatetime } from '../time.js';
 import { conflict, optEmail, optNullableInt, optText, reqEmail, reqText } from '../validate.js';
 import { administersCompany, organizationById, organizationObject, personObject, rootObject } from '../views.js';
+import { stmt } from '../db.js';
 
 export const PAGE_SIZE = 100;
 
@@ -260,9 +261,9 @@ function readOrganizationFields(f: Fields, creating: boolean): Record<string, un
 }
 
 function assertUnique(ctx: ServerContext, cols: Record<string, unknown>, exceptId: number): void {
-  if (typeof cols.slug === 'string' && ctx.db.prepare(`SELECT 1 FROM organizations WHERE slug = ? AND id != ?`).get(cols.slug, exceptId)) throw conflict('slug');
-  if (typeof cols.name === 'string' && ctx.db.prepare(`SELECT 1 FROM organizations WHERE name = ? AND id != ?`).get(cols.name, exceptId)) throw conflict('name');
-  if (typeof cols.hostname === 'string' && cols.hostname !== '' && ctx.db.prepare(`SELECT 1 FROM organizations WHERE hostname = ? AND id != ?`).get(cols.hostname, exceptId)) {
+  if (typeof cols.slug === 'string' && stmt(ctx.db, `SELECT 1 FROM organizations WHERE slug = ? AND id != ?`).get(cols.slug, exceptId)) throw conflict('slug');
+  if (typeof cols.name === 'string' && stmt(ctx.db, `SELECT 1 FROM organizations WHERE name = ? AND id != ?`).get(cols.name, exceptId)) throw conflict('name');
+  if (typeof cols.hostname === 'string' && cols.hostname !== '' && stmt(ctx.db, `SELECT 1 FROM organizations WHERE hostname = ? AND id != ?`).get(cols.hostname, exceptId)) {
     throw conflict('hostname');
   }
 }
@@ -270,14 +271,14 @@ function assertUnique(ctx: ServerContext, cols: Record<string, unknown>, exceptI
 function updateColumns(ctx: ServerContext, id: number, cols: Record<string, unknown>): void {
   const names = Object.keys(cols);
   if (!names.length) return;
-  ctx.db.prepare(`UPDATE organizations SET ${names.map((n) => `${n} = ?`).join(', ')} WHERE id = ?`).run(...names.map((n) => cols[n]), id);
+  stmt(ctx.db, `UPDATE organizations SET ${names.map((n) => `${n} = ?`).join(', ')} WHERE id = ?`).run(...names.map((n) => cols[n]), id);
 }
 
 function writePolicy(ctx: ServerContext, id: number, changes: Partial<Policy>): void {
   if (!Object.keys(changes).length) return;
-  const row = ctx.db.prepare(`SELECT policy FROM organizations WHERE id = ?`).get(id) as { policy: string };
+  const row = stmt(ctx.db, `SELECT policy FROM organizations WHERE id = ?`).get(id) as { policy: string };
   const stored = JSON.parse(row.policy) as Partial<Policy>;
-  ctx.db.prepare(`UPDATE organizations SET policy = ? WHERE id = ?`).run(JSON.stringify({ ...stored, ...changes }), id);
+  stmt(ctx.db, `UPDATE organizations SET policy = ? WHERE id = ?`).run(JSON.stringify({ ...stored, ...changes }), id);
 }
 
 function assertPolicyChangesAllowed(me: PersonRow, changes: Partial<Policy>): void {
@@ -344,24 +345,24 @@ export function registerOrganizationRoutes(r: Router, ctx: ServerContext): void 
   r.get('/api/2/organization/:id/organizations', async (req) => {
     const { org } = orgFor(req);
     const offset = offsetOf(req);
-    const total = (ctx.db.prepare(`SELECT COUNT(*) AS n FROM organizations WHERE parent_id = ?`).get(org.id) as { n: number }).n;
-    const rows = ctx.db.prepare(`SELECT * FROM organizations WHERE parent_id = ? ORDER BY id LIMIT ? OFFSET ?`).all(org.id, PAGE_SIZE, offset) as OrganizationRow[];
+    const total = (stmt(ctx.db, `SELECT COUNT(*) AS n FROM organizations WHERE parent_id = ?`).get(org.id) as { n: number }).n;
+    const rows = stmt(ctx.db, `SELECT * FROM organizations WHERE parent_id = ? ORDER BY id LIMIT ? OFFSET ?`).all(org.id, PAGE_SIZE, offset) as OrganizationRow[];
     return { offset, results: rows.map((o) => organizationObject(ctx, o)), total };
   });
 
   r.get('/api/2/organization/:id/persons', async (req) => {
     const { org } = orgFor(req);
     const offset = offsetOf(req);
-    const total = (ctx.db.prepare(`SELECT COUNT(*) AS n FROM persons WHERE company_id = ?`).get(org.id) as { n: number }).n;
-    const rows = ctx.db.prepare(`SELECT * FROM persons WHERE company_id = ? ORDER BY id LIMIT ? OFFSET ?`).all(org.id, PAGE_SIZE, offset) as PersonRow[];
+    const total = (stmt(ctx.db, `SELECT COUNT(*) AS n FROM persons WHERE company_id = ?`).get(org.id) as { n: number }).n;
+    const rows = stmt(ctx.db, `SELECT * FROM persons WHERE company_id = ? ORDER BY id LIMIT ? OFFSET ?`).all(org.id, PAGE_SIZE, offset) as PersonRow[];
     return { offset, results: rows.map((p) => personObject(ctx, p)), total };
   });
 
   r.get('/api/2/organization/:id/roots', async (req) => {
     const { org } = orgFor(req);
     const offset = offsetOf(req);
-    const total = (ctx.db.prepare(`SELECT COUNT(*) AS n FROM roots WHERE company_id = ? AND deleted = 0`).get(org.id) as { n: number }).n;
-    const rows = ctx.db.prepare(`SELECT * FROM roots WHERE company_id = ? AND deleted = 0 ORDER BY id LIMIT ? OFFSET ?`).all(org.id, PAGE_SIZE, offset) as RootRow[];
+    const total = (stmt(ctx.db, `SELECT COUNT(*) AS n FROM roots WHERE company_id = ? AND deleted = 0`).get(org.id) as { n: number }).n;
+    const rows = stmt(ctx.db, `SELECT * FROM roots WHERE company_id = ? AND deleted = 0 ORDER BY id LIMIT ? OFFSET ?`).all(org.id, PAGE_SIZE, offset) as RootRow[];
     return { offset, results: rows.map((root) => rootObject(ctx.db, root)), total };
   });
 }

@@ -24,15 +24,16 @@ import {
 } from '../twostep.js';
 import { conflict, optEmail, optNullableInt, optPhone, optText, reqEmail } from '../validate.js';
 import { administersCompany, administersPerson, canReadPerson, organizationById, personObject, rootById, rootObject } from '../views.js';
+import { stmt } from '../db.js';
 
 export const API_VERSION = '2.0.9';
 
 function personByEmail(ctx: ServerContext, email: string): PersonRow | undefined {
-  return ctx.db.prepare(`SELECT * FROM persons WHERE email = ?`).get(email) as PersonRow | undefined;
+  return stmt(ctx.db, `SELECT * FROM persons WHERE email = ?`).get(email) as PersonRow | undefined;
 }
 
 function emailTaken(ctx: ServerContext, email: string, exceptId: number): boolean {
-  return !!ctx.db.prepare(`SELECT 1 FROM persons WHERE email = ? AND id != ?`).get(email, exceptId);
+  return !!stmt(ctx.db, `SELECT 1 FROM persons WHERE email = ? AND id != ?`).get(email, exceptId);
 }
 
 /** The token the request was made with (Bearer or ?session_token=), if any. */
@@ -48,9 +49,8 @@ function presentedToken(req: FastifyRequest): string | undefined {
 
 /** After a password change: every other token of the person stops working (the caller's own lineage stays). */
 function revokeOtherTokens(ctx: ServerContext, personId: number, keep: string | undefined): void {
-  const row = keep ? (ctx.db.prepare(`SELECT token_hash, family FROM tokens WHERE token_hash = ?`).get(sha256Hex(keep)) as { token_hash: string; family: string | null } | undefined) : undefined;
-  ctx.db
-    .prepare(`UPDATE tokens SET revoked = 1 WHERE person_id = ? AND token_hash != ? AND (family IS NULL OR family != ?)`)
+  const row = keep ? (stmt(ctx.db, `SELECT token_hash, family FROM tokens WHERE token_hash = ?`).get(sha256Hex(keep)) as { token_hash: string; family: string | null } | undefined) : undefined;
+  stmt(ctx.db, `UPDATE tokens SET revoked = 1 WHERE person_id = ? AND token_hash != ? AND (family IS NULL OR family != ?)`)
     .run(personId, row?.token_hash ?? '', row?.family ?? '');
 }
 
@@ -65,7 +65,7 @@ function targetPerson(ctx: ServerContext, req: FastifyRequest): PersonRow {
 }
 
 function otherSystemAdmins(ctx: ServerContext, personId: number): number {
-  return (ctx.db.prepare(`SELECT COUNT(*) AS n FROM persons WHERE system_admin = 1 AND id != ?`).get(personId) as { n: number }).n;
+  return (stmt(ctx.db, `SELECT COUNT(*) AS n FROM persons WHERE system_admin = 1 AND id != ?`).get(personId) as { n: number }).n;
 }
 
 export function registerPersonRoutes(r: Router, ctx: ServerContext): void {
@@ -111,7 +111,7 @@ export function registerPersonRoutes(r: Router, ctx: ServerContext): void {
     if (systemAdmin && !me.system_admin) throw errors.forbidden();
     if (emailTaken(ctx, email, 0)) throw conflict('email');
     if (policy.num_users_maximum > 0) {
-      const n = (ctx.db.prepare(`SELECT COUNT(*) AS n FROM persons WHERE company_id = ?`).get(companyId) as { n: number }).n;
+      const n = (stmt(ctx.db, `SELECT COUNT(*) AS n FROM persons WHERE company_id = ?`).get(companyId) as { n: number }).n;
       if (n >= policy.num_users_maximum) throw errors.policyError('The organization has reached its maximum number of users.');
     }
 
@@ -168,7 +168,7 @@ export function registerPersonRoutes(r: Router, ctx: ServerContext): void {
       if (!me.system_admin) throw errors.forbidden();
       if (!organizationById(ctx.db, companyId)) throw errors.invalidParam('company_id');
     }
-    if (username !== undefined && username !== '' && ctx.db.prepare(`SELECT 1 FROM persons WHERE username = ? AND id != ?`).get(username, target.id)) {
+    if (username !== undefined && username !== '' && stmt(ctx.db, `SELECT 1 FROM persons WHERE username = ? AND id != ?`).get(username, target.id)) {
       throw conflict('username');
     }
     if (email !== undefined && emailTaken(ctx, email, target.id)) throw conflict('email');
@@ -191,7 +191,7 @@ export function registerPersonRoutes(r: Router, ctx: ServerContext): void {
     if (companyId !== undefined) set('company_id', companyId);
     if (password !== undefined) set('password_hash', hashPassword(password));
     ctx.db.transaction(() => {
-      if (sets.length) ctx.db.prepare(`UPDATE persons SET ${sets.join(', ')} WHERE id = ?`).run(...values, target.id);
+      if (sets.length) stmt(ctx.db, `UPDATE persons SET ${sets.join(', ')} WHERE id = ?`).run(...values, target.id);
       if (password !== undefined) revokeOtherTokens(ctx, target.id, me.id === target.id ? presentedToken(req) : undefined);
     })();
     return personObject(ctx, personById(ctx.db, target.id)!);
@@ -207,11 +207,11 @@ export function registerPersonRoutes(r: Router, ctx: ServerContext): void {
     const removeUserFiles = optBool(f, 'remove_user_files', false);
     ctx.db.transaction(() => {
       if (removeUserFiles) {
-        ctx.db.prepare(`UPDATE roots SET deleted = 1 WHERE person_id = ? AND root_type IN ('sync', 'backup')`).run(target.id);
+        stmt(ctx.db, `UPDATE roots SET deleted = 1 WHERE person_id = ? AND root_type IN ('sync', 'backup')`).run(target.id);
       }
       // Kept roots stay with the organization, owned by nobody.
-      ctx.db.prepare(`UPDATE roots SET person_id = NULL WHERE person_id = ?`).run(target.id);
-      ctx.db.prepare(`DELETE FROM persons WHERE id = ?`).run(target.id);
+      stmt(ctx.db, `UPDATE roots SET person_id = NULL WHERE person_id = ?`).run(target.id);
+      stmt(ctx.db, `DELETE FROM persons WHERE id = ?`).run(target.id);
     })();
     return OK;
   });
@@ -225,7 +225,7 @@ export function registerPersonRoutes(r: Router, ctx: ServerContext): void {
     if (existing && !existing.deleted) return rootObject(ctx.db, existing);
     const root = ctx.db.transaction(() => {
       const created = createRoot(ctx, { company_id: target.company_id, person_id: target.id, name: 'Files', root_type: 'sync' });
-      ctx.db.prepare(`UPDATE persons SET root_id = ? WHERE id = ?`).run(created.id, target.id);
+      stmt(ctx.db, `UPDATE persons SET root_id = ? WHERE id = ?`).run(created.id, target.id);
       return created;
     })();
     return rootObject(ctx.db, root);
@@ -253,15 +253,13 @@ export function registerPersonRoutes(r: Router, ctx: ServerContext): void {
       const backupKey = newBackupKey();
       if (mode === 'authenticator') {
         const key = newTotpSecret();
-        ctx.db
-          .prepare(`UPDATE persons SET two_step_pending_mode = ?, two_step_pending_secret = ? WHERE id = ?`)
+        stmt(ctx.db, `UPDATE persons SET two_step_pending_mode = ?, two_step_pending_secret = ? WHERE id = ?`)
           .run(mode, encodePending({ secret: key, backup: hashBackupKey(backupKey) }), me.id);
         return { backup_key: backupKey, key, uri: totpUri(me.email, key) };
       }
       const mobile = phone ?? me.mobile_phone;
       if (mode === 'sms' && !mobile) throw errors.missingParam('mobile_phone');
-      ctx.db
-        .prepare(`UPDATE persons SET two_step_pending_mode = ?, two_step_pending_secret = ?, mobile_phone = ? WHERE id = ?`)
+      stmt(ctx.db, `UPDATE persons SET two_step_pending_mode = ?, two_step_pending_secret = ?, mobile_phone = ? WHERE id = ?`)
         .run(mode, encodePending({ secret: null, backup: hashBackupKey(backupKey) }), mode === 'sms' ? mobile : me.mobile_phone, me.id);
       deliverCode(ctx, personById(ctx.db, me.id)!, 'enable', mode);
       return { backup_key: backupKey };
@@ -271,8 +269,7 @@ export function registerPersonRoutes(r: Router, ctx: ServerContext): void {
     const pending = decodePending(me.two_step_pending_secret);
     if (!pending || me.two_step_pending_mode !== mode) throw errors.forbidden();
     if (authCode.length > 64 || !checkCode(ctx, me, 'enable', mode, authCode, pending.secret)) throw errors.forbidden();
-    ctx.db
-      .prepare(
+    stmt(ctx.db, 
         `UPDATE persons SET two_step_mode = ?, two_step_secret = ?, backup_key = ?, two_step_pending_mode = NULL, two_step_pending_secret = NULL WHERE id = ?`,
       )
       .run(mode, pending.secret, pending.backup, me.id);
@@ -292,8 +289,7 @@ export function registerPersonRoutes(r: Router, ctx: ServerContext): void {
       throw errors.missingParam('auth_code');
     }
     if (authCode.length > 64 || !checkCode(ctx, me, 'disable', mode, authCode, me.two_step_secret)) throw errors.forbidden();
-    ctx.db
-      .prepare(`UPDATE persons SET two_step_mode = NULL, two_step_secret = NULL, backup_key = NULL, two_step_pending_mode = NULL, two_step_pending_secret = NULL WHERE id = ?`)
+    stmt(ctx.db, `UPDATE persons SET two_step_mode = NULL, two_step_secret = NULL, backup_key = NULL, two_step_pending_mode = NULL, two_step_pending_secret = NULL WHERE id = ?`)
       .run(me.id);
     return OK;
   });
@@ -311,8 +307,7 @@ export function registerPersonRoutes(r: Router, ctx: ServerContext): void {
       throw errors.accessDenied();
     }
     clearFailures(ctx, limiter);
-    ctx.db
-      .prepare(`UPDATE persons SET two_step_mode = NULL, two_step_secret = NULL, backup_key = NULL, two_step_pending_mode = NULL, two_step_pending_secret = NULL WHERE id = ?`)
+    stmt(ctx.db, `UPDATE persons SET two_step_mode = NULL, two_step_secret = NULL, backup_key = NULL, two_step_pending_mode = NULL, two_step_pending_secret = NULL WHERE id = ?`)
       .run(person.id);
     return OK;
   });

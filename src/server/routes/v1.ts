@@ -8,6 +8,7 @@ import { ApiError, errors } from '../errors.js';
 import type { Router } from '../http.js';
 import { apiTime, formatSize, parseApiDatetime } from '../time.js';
 import { canAccessRoot, displayName, personSpaceUsage, rootById, rootSpaceUsed, rootsOfPerson } from '../views.js';
+import { stmt } from '../db.js';
 
 function v1Person(ctx: ServerContext, req: FastifyRequest): PersonRow {
   try {
@@ -91,8 +92,7 @@ function nameKey(name: string): string {
 }
 
 function childrenOf(ctx: ServerContext, rootId: number, parentId: number | null, includeDeleted: boolean): NodeRow[] {
-  return ctx.db
-    .prepare(`SELECT * FROM nodes WHERE root_id = ? AND parent_id IS ? ${includeDeleted ? '' : 'AND is_deleted = 0'} ORDER BY name_key, id`)
+  return stmt(ctx.db, `SELECT * FROM nodes WHERE root_id = ? AND parent_id IS ? ${includeDeleted ? '' : 'AND is_deleted = 0'} ORDER BY name_key, id`)
     .all(rootId, parentId) as NodeRow[];
 }
 
