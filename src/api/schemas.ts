@@ -228,6 +228,8 @@ export const PersonSchema = z
     roots: z.array(PersonRootSchema),
     space_quota: count.nullable().optional(),
     space_usage: count.nullable().optional(),
+    /** Extension: what this person can still upload (the tighter of their and their organization's quota left). */
+    space_available: count.nullable().optional(),
     can_share: z.boolean().optional(),
     /** The expanded policy of the person's organization (fields read by the engine). */
     company_policy: z.record(z.string(), z.unknown()).optional(),

@@ -40,6 +40,24 @@ export function personSpaceUsage(db: DB, personId: number): number {
   return row ? Number(row.bytes) : 0;
 }
 
+/**
+ * Extension (docs/protocol.md, "space_available"): the bytes this person can still upload into
+ * their own roots, the tighter of what is left of their `space_quota` and of their
+ * organization's policy `space_quota`; null when neither is set. Shown to the person
+ * themselves (GET /api/2/person) so the agent can skip uploads that cannot fit without
+ * revealing the organization's usage.
+ */
+export function spaceAvailable(ctx: ServerContext, p: PersonRow): number | null {
+  const left: number[] = [];
+  if (typeof p.space_quota === 'number' && p.space_quota > 0) left.push(p.space_quota - personSpaceUsage(ctx.db, p.id));
+  const orgQuota = Number(ctx.policyOf(p.company_id).space_quota);
+  if (Number.isFinite(orgQuota) && orgQuota > 0) {
+    const row = stmt(ctx.db, `SELECT bytes FROM org_usage WHERE company_id = ?`).get(p.company_id) as { bytes: number } | undefined;
+    left.push(orgQuota - (row ? Number(row.bytes) : 0));
+  }
+  return left.length === 0 ? null : Math.max(0, Math.min(...left));
+}
+
 export function displayName(p: Pick<PersonRow, 'first_name' | 'last_name' | 'email'>): string {
   const name = `${p.first_name} ${p.last_name}`.trim();
   return name || p.email;

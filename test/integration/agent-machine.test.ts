@@ -390,6 +390,27 @@ describe('policy', () => {
       state.close();
     }
     await eventually(async () => (await serverStatus()).subscriptions[0]?.excl_files === 3, 10_000, 'excl_files 3 on /status');
+
+    // The organization's space quota (extension space_available): 30 000 bytes left for the
+    // whole organization while the account has no quota of its own any more.
+    t.server.ctx.db.prepare(`UPDATE persons SET space_quota = NULL WHERE id = ?`).run(person.id);
+    const orgUsed = (t.server.ctx.db.prepare(`SELECT bytes FROM org_usage WHERE company_id = ?`).get(org) as { bytes: number }).bytes;
+    const seen2 = commandRows('refresh_policy').length;
+    const orgPol = await call(t, 'POST', `api/2/organization/${org}/policy/update`, { token: admin, form: { space_quota: String(orgUsed + 30_000) } });
+    expect(orgPol.status, JSON.stringify(orgPol.body)).toBe(200);
+    await eventually(() => commandRows('refresh_policy').slice(seen2).some((c) => c.status === 'ok'), 10_000, 'the policy refresh');
+    expect(JSON.parse(commandRows('refresh_policy').slice(seen2).find((c) => c.status === 'ok')!.result!)).toMatchObject({ space_left_bytes: 30_000 });
+    const up2 = (await live()).throttle!.bytes_up;
+    await agent.write('org-over.bin', randomBytes(60_000));
+    await agent.write('tiny.txt', 'y');
+    await eventually(() => serverFile('tiny.txt') !== undefined, 15_000, 'tiny.txt on the server');
+    await eventually(async () => (await live()).roots[0]?.excl_files === 4, 10_000, 'excl_files 4 in status');
+    await agent.waitIdle();
+    await sleep(500);
+    s = await live();
+    expect(s.throttle!.bytes_up - up2).toBe(1);
+    expect(serverFile('org-over.bin')).toBeUndefined();
+    expect((await call(t, 'POST', `api/2/organization/${org}/policy/update`, { token: admin, form: { space_quota: '2199023255552' } })).status).toBe(200);
   });
 });
 

@@ -250,6 +250,27 @@ describe('quotas with the counters', () => {
   });
 });
 
+describe('space_available (extension of GET /api/2/person)', () => {
+  it('is the tighter of what is left of the account quota and of the organization quota, never below 0', async () => {
+    const org = createOrganization(t.server.ctx, { name: 'Avail Org', slug: 'usage-avail', parent_id: null }).id;
+    const person = newPerson(t, { company_id: org });
+    const other = newPerson(t, { company_id: org });
+    const me = async () => (await call(t, 'GET', 'api/2/person', { token: await accessToken(t, person.email, 'user-password-1') })).body;
+    await put(filesClient(t, other), `${other.root_id}`, 300, 'theirs.bin');
+    await put(filesClient(t, person), `${person.root_id}`, 200, 'mine.bin');
+    setPolicy(t, org, { space_quota: 1000 });
+    expect((await me()).space_available).toBe(500); // organization: 1000 - 300 - 200
+    t.server.ctx.db.prepare(`UPDATE persons SET space_quota = ? WHERE id = ?`).run(350, person.id);
+    expect((await me()).space_available).toBe(150); // account: 350 - 200
+    t.server.ctx.db.prepare(`UPDATE persons SET space_quota = ? WHERE id = ?`).run(100, person.id);
+    expect((await me()).space_available).toBe(0); // over the account quota already
+    // Another person's view of this person does not carry it.
+    const admin = await accessToken(t, ADMIN_EMAIL, ADMIN_PASSWORD);
+    expect((await call(t, 'GET', `api/2/person/${person.id}`, { token: admin })).body).not.toHaveProperty('space_available');
+    setPolicy(t, org, { space_quota: 0 });
+  });
+});
+
 describe('migration', () => {
   it('fills the counters from the rows of a data directory written before them', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'axis-usage-migration-'));

@@ -23,7 +23,7 @@ import {
   totpUri,
 } from '../twostep.js';
 import { conflict, optEmail, optNullableInt, optPhone, optText, reqEmail } from '../validate.js';
-import { administersCompany, administersPerson, canReadPerson, organizationById, personObject, rootById, rootObject } from '../views.js';
+import { administersCompany, administersPerson, canReadPerson, organizationById, personObject, rootById, rootObject, spaceAvailable } from '../views.js';
 import { stmt } from '../db.js';
 
 export const API_VERSION = '2.0.9';
@@ -71,7 +71,10 @@ function otherSystemAdmins(ctx: ServerContext, personId: number): number {
 export function registerPersonRoutes(r: Router, ctx: ServerContext): void {
   r.get('/api/2/version', async () => ({ version: API_VERSION }));
 
-  r.get('/api/2/person', async (req) => personObject(ctx, ctx.requirePrincipal(req).person));
+  r.get('/api/2/person', async (req) => {
+    const me = ctx.requirePrincipal(req).person;
+    return { ...personObject(ctx, me), space_available: spaceAvailable(ctx, me) };
+  });
 
   r.get('/api/2/person/:key', async (req) => {
     const me = ctx.requirePrincipal(req).person;
