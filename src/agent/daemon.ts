@@ -139,7 +139,7 @@ export class AgentDaemon {
   private health: HealthReporter | undefined;
   private commands: CommandPoller | undefined;
   /** The person's space quota and usage as last read, and whether our uploads made it stale. */
-  private quota: { quota: number | null; usage: number; stale: boolean; refreshing: boolean } = { quota: null, usage: 0, stale: false, refreshing: false };
+  private quota: { left: number | null; stale: boolean; refreshing: boolean } = { left: null, stale: false, refreshing: false };
   private stopping = false;
   private failure: CliError | undefined;
   private onFailure: ((err: CliError) => void) | undefined;
@@ -408,18 +408,22 @@ export class AgentDaemon {
   }
 
   private setQuota(person: Person): void {
+    // Servers with the space_available extension say what is left of the tighter of the
+    // person's and the organization's quota; otherwise only the person's quota is known.
     const q = person.space_quota;
-    this.quota = { quota: typeof q === 'number' && q > 0 ? q : null, usage: person.space_usage ?? 0, stale: false, refreshing: false };
+    const left =
+      typeof person.space_available === 'number' ? person.space_available : typeof q === 'number' && q > 0 ? Math.max(0, q - (person.space_usage ?? 0)) : null;
+    this.quota = { left, stale: false, refreshing: false };
   }
 
   /**
-   * What the person's space quota has left (null: no quota). The organization's quota is not
-   * checked here (the agent cannot see the organization's usage); the server refuses uploads
-   * beyond it. After uploads the value is re-read in the background.
+   * The space left for uploads (null: no quota): the tighter of the person's and the
+   * organization's quota where the server says (space_available), else the person's. The
+   * server stays the judge. After uploads the value is re-read in the background.
    */
   private spaceLeft(): number | null {
     const q = this.quota;
-    if (q.quota === null) return null;
+    if (q.left === null) return null;
     if (q.stale && !q.refreshing && this.client && !this.stopping) {
       q.refreshing = true;
       this.client.person().then(
@@ -427,7 +431,7 @@ export class AgentDaemon {
         () => (q.refreshing = false),
       );
     }
-    return Math.max(0, q.quota - q.usage);
+    return q.left;
   }
 
   /** The live status (`axis-agent status --json`). */
