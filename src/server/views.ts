@@ -2,6 +2,7 @@
 // database rows, plus the space accounting they share with v1's account/info.
 import type { OrganizationRow, PersonRow, RootRow, ServerContext } from './context.js';
 import { type DB, stmt } from './db.js';
+import { lockActive } from './files/access.js';
 import type { Policy } from './policy.js';
 import { formatSize } from './time.js';
 
@@ -12,14 +13,15 @@ export function rootSpaceUsed(db: DB, rootId: number): number {
 }
 
 /** The root object without children (list form): type, id, name, path, is_locked, root_type, space_used(+_formatted). */
-export function rootObject(db: DB, root: RootRow): Record<string, unknown> {
+/** The documented root object (lock expiry applied at `now`); the files API adds `permissions`. */
+export function rootObject(db: DB, root: RootRow, now: Date): Record<string, unknown> {
   const used = rootSpaceUsed(db, root.id);
   return {
     type: 'root',
     id: root.id,
     name: root.name,
     path: '/',
-    is_locked: !!root.is_locked,
+    is_locked: lockActive(root, now),
     root_type: root.root_type,
     space_used: used,
     space_used_formatted: formatSize(used),
@@ -81,7 +83,7 @@ export function personObject(ctx: ServerContext, p: PersonRow): Record<string, u
     last_name: p.last_name,
     display_name: displayName(p),
     root_id: p.root_id,
-    roots: rootsOfPerson(ctx.db, p.id).map((r) => rootObject(ctx.db, r)),
+    roots: rootsOfPerson(ctx.db, p.id).map((r) => rootObject(ctx.db, r, ctx.clock())),
     space_quota: p.space_quota,
     space_quota_formatted: p.space_quota === null ? null : formatSize(p.space_quota),
     space_usage: usage,

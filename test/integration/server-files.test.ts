@@ -488,6 +488,17 @@ describe('locks', () => {
     expect((await upload(b, `${share.id}/folder/${folder.id}/upload`, 'x', { filename: 'x.txt' })).statusCode).toBe(200);
     expect((await a.post(`${share.id}/lock`, { form: { duration: '5' } })).statusCode).toBe(200);
     expect(json(await b.get(`${share.id}`)).is_locked).toBe(true);
+    const bobsRoots = async () =>
+      json(await t.http.get(`${t.url}/api/2/person`, { headers: { authorization: basicAuth(bob.email, 'user-password-1') } })).roots as Json[];
+    expect((await bobsRoots()).find((r) => r.id === share.id)?.is_locked).toBe(true);
+    // The root lock expires too, and every rendering of the root says so.
+    skewMs = 6 * 60_000;
+    try {
+      expect(json(await b.get(`${share.id}`)).is_locked).toBe(false);
+      expect((await bobsRoots()).find((r) => r.id === share.id)?.is_locked).toBe(false);
+    } finally {
+      skewMs = 0;
+    }
     expect(json(await b.post(`${share.id}/create_folder`, { form: { name: 'Nope' } }))).toEqual({ error: 'resource_locked' });
     // An admin may break someone else's lock.
     expect((await api.post(`${share.id}/unlock`)).statusCode).toBe(200);

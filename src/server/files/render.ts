@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import type { RevisionRow, RootRow } from '../context.js';
 import type { DB } from '../db.js';
 import { formatSize } from '../time.js';
-import { rootSpaceUsed } from '../views.js';
+import { rootObject as summaryRootObject } from '../views.js';
 import { lockActive, type Permission } from './access.js';
 import type { NodeView, PathResolver } from './tree.js';
 
@@ -57,17 +57,7 @@ export function nodeObject(n: NodeView, paths: PathResolver, o: RenderOptions): 
 }
 
 export function rootObject(db: DB, root: RootRow, o: RenderOptions): Json {
-  const used = rootSpaceUsed(db, root.id);
-  const out: Json = {
-    type: 'root',
-    id: root.id,
-    name: root.name,
-    path: '/',
-    is_locked: lockActive(root, o.now),
-    root_type: root.root_type,
-    space_used: used,
-    space_used_formatted: formatSize(used),
-  };
+  const out: Json = summaryRootObject(db, root, o.now);
   if (o.permissions) out.permissions = [...o.permissions];
   return out;
 }

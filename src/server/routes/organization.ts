@@ -363,6 +363,6 @@ export function registerOrganizationRoutes(r: Router, ctx: ServerContext): void 
     const offset = offsetOf(req);
     const total = (stmt(ctx.db, `SELECT COUNT(*) AS n FROM roots WHERE company_id = ? AND deleted = 0`).get(org.id) as { n: number }).n;
     const rows = stmt(ctx.db, `SELECT * FROM roots WHERE company_id = ? AND deleted = 0 ORDER BY id LIMIT ? OFFSET ?`).all(org.id, PAGE_SIZE, offset) as RootRow[];
-    return { offset, results: rows.map((root) => rootObject(ctx.db, root)), total };
+    return { offset, results: rows.map((root) => rootObject(ctx.db, root, ctx.clock())), total };
   });
 }

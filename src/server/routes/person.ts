@@ -225,13 +225,13 @@ export function registerPersonRoutes(r: Router, ctx: ServerContext): void {
     if (me.id !== target.id && !administersPerson(me, target)) throw errors.forbidden();
     optBool(fieldsOf(req), 'webdav', false);
     const existing = target.root_id === null ? undefined : rootById(ctx.db, target.root_id);
-    if (existing && !existing.deleted) return rootObject(ctx.db, existing);
+    if (existing && !existing.deleted) return rootObject(ctx.db, existing, ctx.clock());
     const root = ctx.db.transaction(() => {
       const created = createRoot(ctx, { company_id: target.company_id, person_id: target.id, name: 'Files', root_type: 'sync' });
       stmt(ctx.db, `UPDATE persons SET root_id = ? WHERE id = ?`).run(created.id, target.id);
       return created;
     })();
-    return rootObject(ctx.db, root);
+    return rootObject(ctx.db, root, ctx.clock());
   });
 
   // ---- two-step authentication ----
