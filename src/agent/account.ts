@@ -14,7 +14,7 @@ import { ensureHome, homePaths, type HomePaths } from './home.js';
 import { loadMachineSecret, MACHINE_GUID_ENV, MACHINE_SECRET, machineCredentialsFor, machineIdentity, saveMachineSecret, type StoredMachine } from './machine.js';
 import { CliError, EXIT_AUTH, EXIT_ERROR, EXIT_OK, NOT_LOGGED_IN } from './output.js';
 import type { Prompter } from './prompt.js';
-import { FileSecretStore, type SecretStore } from './secrets.js';
+import { APP_SECRETS_LOGOUT_MESSAGE, encryptedOnly, openSecretStore, secretsNotice, type SecretStore } from './secrets.js';
 
 export interface CliContext {
   home: string;
@@ -35,8 +35,9 @@ export const MAX_CODE_TRIES = 3;
 /** A person is waiting: retry a little, not for a minute. */
 const CLI_RETRY = { limit: 2, baseDelayMs: 250, maxDelayMs: 2_000 };
 
+/** The home's secrets: the plaintext file, or under the desktop app its encrypted store (secrets.ts). */
 function secretsOf(paths: HomePaths): SecretStore {
-  return new FileSecretStore(paths.credentials, paths.credentialsLock);
+  return openSecretStore(paths.dir);
 }
 
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
@@ -342,6 +343,8 @@ export async function logoutHome(o: { home: string; userAgent: string }): Promis
 }
 
 export async function logout(ctx: CliContext): Promise<number> {
+  // The desktop app's encrypted credentials: this process cannot read them, so cannot revoke them.
+  if (await encryptedOnly(ctx.home)) throw new CliError(APP_SECRETS_LOGOUT_MESSAGE, EXIT_AUTH);
   const r = await logoutHome(ctx);
   if (r.server === null) {
     ctx.stdout.write('Not logged in.\n');
@@ -361,7 +364,8 @@ export async function isLoggedIn(home: string): Promise<boolean> {
 export async function whoami(ctx: CliContext, opts: { json?: boolean }): Promise<number> {
   const paths = homePaths(ctx.home);
   const session = await loggedIn(paths);
-  if (!session) throw new CliError(NOT_LOGGED_IN, EXIT_AUTH);
+  // Not logged in, or (say so) the credentials are the desktop app's, encrypted with its key.
+  if (!session) throw new CliError((await secretsNotice(ctx.home)) ?? NOT_LOGGED_IN, EXIT_AUTH);
   ctx.server = session.config.server;
   const client = new AxisClient({
     server: session.config.server,

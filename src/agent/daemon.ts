@@ -38,7 +38,7 @@ import { HealthReporter, healthPeriod, healthReportOf } from './health.js';
 import { homePaths, writeFileAtomic } from './home.js';
 import { loadMachineSecret, machineCredentialsFor, machineIdentity, type StoredMachine } from './machine.js';
 import { CliError, EXIT_AUTH, NOT_LOGGED_IN } from './output.js';
-import { FileSecretStore } from './secrets.js';
+import { openSecretStore } from './secrets.js';
 import { loadSettings, type AgentSettings } from './settings.js';
 import { buildStatus, type AgentStatus } from './status.js';
 
@@ -89,8 +89,8 @@ export function statusPath(home: string): string {
 }
 
 export function clientFor(config: AgentConfig, home: string, userAgent: string): AxisClient {
-  const paths = homePaths(home);
-  const secrets = new FileSecretStore(paths.credentials, paths.credentialsLock);
+  // The plaintext file, or under the desktop app its encrypted store (secrets.ts).
+  const secrets = openSecretStore(home);
   return new AxisClient({
     server: config.server,
     trust: config.fingerprint ? { fingerprint: config.fingerprint } : undefined,
@@ -290,8 +290,7 @@ export class AgentDaemon {
    * is used as it is.
    */
   private async machineLogin(config: AgentConfig): Promise<void> {
-    const paths = homePaths(this.o.home);
-    const stored = await loadMachineSecret(new FileSecretStore(paths.credentials, paths.credentialsLock));
+    const stored = await loadMachineSecret(openSecretStore(this.o.home));
     if (!stored || stored.server !== config.server) return;
     const identity = await machineIdentity(this.o.home, { env: this.o.env ?? process.env, agentVersion: this.o.agentVersion ?? '0.0.0' });
     if (identity.guid !== stored.guid) {

@@ -23,6 +23,7 @@ import { AgentDaemon, stateDbPath, type DaemonOptions } from '../daemon.js';
 import { homePaths, readJsonFile, writeFileAtomic } from '../home.js';
 import { CliError, describeError, EXIT_AUTH, NOT_LOGGED_IN } from '../output.js';
 import { resolveCollision, type Keep } from '../resolve.js';
+import { secretsNotice } from '../secrets.js';
 import { loadSettings } from '../settings.js';
 import { BandwidthSampler, exceptionWindows, scheduleOf, type Bandwidth, type BandwidthSample } from './bandwidth.js';
 import { startControlServer, type ControlServer } from './server.js';
@@ -121,6 +122,14 @@ export class AgentServiceCore extends EventEmitter {
 
   async init(): Promise<void> {
     await this.reloadFiles();
+    // The secrets are opened once first: under the desktop app a plaintext credentials.json is
+    // migrated into the encrypted store, and an encrypted file that does not decrypt is set
+    // aside; the notice says why the user must sign in again (also: the CLI finding the app's
+    // encrypted credentials).
+    const notice = await secretsNotice(this.o.home).catch((err: unknown) => {
+      if (this.o.requireLogin) throw err;
+      return describeError(err).message;
+    });
     if (this.config && (await this.hasCredentials())) {
       this.login = this.loggedInState(this.config);
       if (this.o.requireLogin) {
@@ -129,8 +138,8 @@ export class AgentServiceCore extends EventEmitter {
         void this.startSync();
       }
     } else {
-      if (this.o.requireLogin) throw new CliError(NOT_LOGGED_IN, EXIT_AUTH);
-      this.login = { state: 'logged_out', server: this.config?.server ?? null };
+      if (this.o.requireLogin) throw new CliError(notice ?? NOT_LOGGED_IN, EXIT_AUTH);
+      this.login = { state: 'logged_out', server: this.config?.server ?? null, ...(notice ? { error: notice } : {}) };
     }
     this.timers.push(setInterval(() => this.sampleBandwidth(), 1000));
     this.timers.push(setInterval(() => this.pollActivity(), 500));
