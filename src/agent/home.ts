@@ -3,7 +3,9 @@
 //
 //   <home>/config.json        server URL, pinned fingerprint, username, account summary (0600)
 //   <home>/credentials.json   secrets: OAuth2 tokens (0600; see secrets.ts) — never a password
+//   <home>/credentials.enc.json  the desktop app's encrypted secrets instead (secrets.ts)
 //   <home>/credentials.lock   transient: held while tokens are refreshed
+//   <home>/control.json       the running agent's control API port and token (0600; control/)
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -13,6 +13,7 @@ import { loadConfig } from './config.js';
 import { clientFor, policyFromPerson, stateDbPath, statusPath } from './daemon.js';
 import { homePaths } from './home.js';
 import { CliError, EXIT_AUTH, EXIT_OK, NOT_LOGGED_IN } from './output.js';
+import { secretsNotice } from './secrets.js';
 import { resolveCollision, type Keep } from './resolve.js';
 import { loadSettings } from './settings.js';
 import { buildStatus, type AgentStatus } from './status.js';
@@ -121,6 +122,9 @@ export function registerSyncCommands(program: Command, contextOf: (cmd: Command)
       if (!opts.all && (!id || !/^\d+$/.test(id))) throw new CliError('Give a collision id (see axis-agent collisions) or --all');
       const config = await loadConfig(homePaths(ctx.home).config);
       if (!config) throw new CliError(NOT_LOGGED_IN, EXIT_AUTH);
+      // A home of the desktop app: its credentials are encrypted with the app's key.
+      const notice = await secretsNotice(ctx.home);
+      if (notice) throw new CliError(notice, EXIT_AUTH);
       ctx.server = config.server;
       const store = openStore(ctx.home);
       if (!store) throw new CliError('Nothing synced yet: there are no collisions.');

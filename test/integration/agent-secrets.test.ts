@@ -195,7 +195,7 @@ describe('the desktop app keeps the agent secrets encrypted', () => {
     expect(existsSync(path.join(home.dir, 'credentials.json'))).toBe(false);
   });
 
-  it('the CLI on that home says the credentials are the app\'s (whoami, run, logout) and changes nothing', async () => {
+  it('the CLI on that home says the credentials are the app\'s (whoami, run, resolve, logout) and changes nothing', async () => {
     const before = readFileSync(path.join(home.dir, 'credentials.enc.json'), 'utf8');
     const who = await runCli(['--home', home.dir, 'whoami']);
     expect(who.code).toBe(2);
@@ -203,6 +203,9 @@ describe('the desktop app keeps the agent secrets encrypted', () => {
     const run = await runCli(['--home', home.dir, 'run', '--no-ui', '--sync-dir', home.sync]);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain(APP_SECRETS_MESSAGE);
+    const resolve = await runCli(['--home', home.dir, 'resolve', '--all', '--keep', 'both']);
+    expect(resolve.code).toBe(2);
+    expect(resolve.stderr).toContain(APP_SECRETS_MESSAGE);
     const logout = await runCli(['--home', home.dir, 'logout']);
     expect(logout.code).toBe(2);
     expect(logout.stderr).toContain(APP_SECRETS_LOGOUT_MESSAGE);
