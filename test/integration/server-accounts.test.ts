@@ -106,7 +106,9 @@ describe('person', () => {
     const res = await call(t, 'GET', 'api/2/person', { token: admin });
     expect(res.status).toBe(200);
     const p = res.body;
-    expect(Object.keys(p).sort()).toEqual(PERSON_KEYS);
+    // The documented keys, plus the space_available extension on one's own person object (docs/protocol.md 3.5).
+    expect(Object.keys(p).sort()).toEqual([...PERSON_KEYS, 'space_available'].sort());
+    expect(p.space_available).toBe(2199023255552); // the default organization quota, nothing used
     expect(p).toMatchObject({
       type: 'person',
       email: ADMIN_EMAIL,
