@@ -371,19 +371,57 @@ export function ignoreReason(name: string, excludedExtensions: string | readonly
   return ignoreRules(excludedExtensions)(name);
 }
 
+type IgnoreFn = (name: string) => IgnoreReason | null;
+/** Compiled rules per policy list (the same list object or text is compiled once). */
+const compiledByList = new WeakMap<readonly string[], IgnoreFn>();
+const compiledByText = new Map<string, IgnoreFn>();
+
 /**
  * `ignoreReason` with the policy list parsed once: returns a function of the name (what a
- * scanner or the planner calls for every entry).
+ * scanner or the planner calls for every entry). Compiled rules are cached per list object
+ * (or list text), so calling this per entry costs a look-up, not a parse.
  */
-export function ignoreRules(excludedExtensions: string | readonly string[] = []): (name: string) => IgnoreReason | null {
+export function ignoreRules(excludedExtensions: string | readonly string[] = []): IgnoreFn {
+  if (typeof excludedExtensions === 'string') {
+    let fn = compiledByText.get(excludedExtensions);
+    if (!fn) {
+      if (compiledByText.size > 64) compiledByText.clear();
+      fn = compileIgnoreRules(excludedExtensions);
+      compiledByText.set(excludedExtensions, fn);
+    }
+    return fn;
+  }
+  let fn = compiledByList.get(excludedExtensions);
+  if (!fn) {
+    // Keyed by the list object (policies are replaced, not edited in place).
+    fn = compileIgnoreRules(excludedExtensions);
+    compiledByList.set(excludedExtensions, fn);
+  }
+  return fn;
+}
+
+function compileIgnoreRules(excludedExtensions: string | readonly string[]): IgnoreFn {
   const exts = parseExcludedExtensions(excludedExtensions);
+  // Extension -> its position in the list (the first listed match names the reason).
+  const order = new Map(exts.map((e, i) => [e, i]));
   return (name) => {
     if (name.startsWith(TEMP_PREFIX)) return { kind: 'temp', reason: 'a temporary file of the sync agent' };
     const lower = name.toLowerCase();
     if (JUNK_EXACT.has(lower)) return { kind: 'junk', reason: `${name.replace('\r', '')} is system junk` };
     for (const [re, what] of JUNK_PATTERNS) if (re.test(name)) return { kind: 'junk', reason: what };
-    for (const ext of exts) {
-      if (lower.endsWith(ext) && lower.length > ext.length) return { kind: 'excluded', reason: `files ending in ${ext} are excluded by policy` };
+    if (order.size > 0) {
+      // Every listed extension starts with a dot: try each suffix that starts at a dot (not at
+      // position 0: the name must be longer than the extension).
+      let best: string | undefined;
+      let bestAt = Number.POSITIVE_INFINITY;
+      for (let i = lower.indexOf('.', 1); i > 0; i = lower.indexOf('.', i + 1)) {
+        const at = order.get(lower.slice(i));
+        if (at !== undefined && at < bestAt) {
+          bestAt = at;
+          best = lower.slice(i);
+        }
+      }
+      if (best !== undefined) return { kind: 'excluded', reason: `files ending in ${best} are excluded by policy` };
     }
     return null;
   };

@@ -3,6 +3,7 @@
 // rename), content hashing and the directory scan that feeds the local tree.
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  close,
   closeSync,
   constants as fsConstants,
   createReadStream,
@@ -80,32 +81,90 @@ export function segmentsOf(relPath: string): string[] {
  * way is a symlink or a non-directory (so a planted symlink cannot lead outside the root).
  * `root` itself must be an absolute, real (symlink-free) path.
  */
-export async function resolveInside(root: string, relPath: string): Promise<string> {
+export async function resolveInside(root: string, relPath: string, verified?: Set<string>): Promise<string> {
+  return (await lstatInside(root, relPath, verified)).abs;
+}
+
+/**
+ * resolveInside plus the lstat of the final component (undefined: absent). `verified` is a
+ * cache of folder paths (root-relative) checked before in the caller's current round: their
+ * chain is not lstat'ed again (the caller re-checks uncached wherever it writes or deletes last).
+ */
+export async function lstatInside(root: string, relPath: string, verified?: Set<string>): Promise<{ abs: string; st: Stats | undefined }> {
   const segs = segmentsOf(relPath);
   let cur = root;
-  for (let i = 0; i < segs.length; i++) {
+  let start = 0;
+  if (verified && segs.length > 1) {
+    // The longest verified folder prefix.
+    for (let i = segs.length - 1; i > 0; i--) {
+      const prefix = segs.slice(0, i).join('/');
+      if (verified.has(prefix)) {
+        start = i;
+        cur = path.join(root, ...segs.slice(0, i));
+        break;
+      }
+    }
+  }
+  const full = path.join(root, ...segs);
+  if (path.relative(root, full).startsWith('..')) throw new ConfinementError(relPath, 'outside the root');
+  for (let i = start; i < segs.length; i++) {
     cur = path.join(cur, segs[i]!);
     let st: Stats;
     try {
       st = await fsp.lstat(cur);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        // Nothing further exists: the rest of the path would be created under `cur`'s parent.
-        return path.join(root, ...segs);
-      }
+      // Nothing further exists: the rest of the path would be created under `cur`'s parent.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { abs: full, st: undefined };
       throw err;
     }
     if (st.isSymbolicLink()) throw new ConfinementError(relPath, `"${segs.slice(0, i + 1).join('/')}" is a symbolic link`);
-    if (i < segs.length - 1 && !st.isDirectory()) throw new ConfinementError(relPath, `"${segs.slice(0, i + 1).join('/')}" is not a folder`);
+    if (i < segs.length - 1) {
+      if (!st.isDirectory()) throw new ConfinementError(relPath, `"${segs.slice(0, i + 1).join('/')}" is not a folder`);
+      verified?.add(segs.slice(0, i + 1).join('/'));
+    } else return { abs: full, st };
   }
-  const full = path.join(root, ...segs);
-  if (path.relative(root, full).startsWith('..')) throw new ConfinementError(relPath, 'outside the root');
-  return full;
+  return { abs: full, st: undefined };
 }
+
+/**
+ * Folder fsyncs shared by the writes that renamed into one folder at about the same time: a
+ * caller awaits `sync(dir)` after its rename; every rename made before the fsync starts is
+ * covered by it, so concurrent downloads into one folder pay one fsync, not one each.
+ */
+export class DirSyncer {
+  private readonly pending = new Map<string, Promise<void>>();
+
+  sync(dir: string): Promise<void> {
+    let p = this.pending.get(dir);
+    if (!p) {
+      p = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        // From here on, later renames need a later fsync.
+        this.pending.delete(dir);
+        return fsyncDir(dir);
+      });
+      this.pending.set(dir, p);
+    }
+    return p;
+  }
+}
+
+/** Read buffers of sha256File, reused (hashing a tree makes no garbage per chunk). */
+const hashBuffers: Buffer[] = [];
 
 export async function sha256File(file: string): Promise<string> {
   const h = createHash('sha256');
-  await pipeline(createReadStream(file), h);
+  const buf = hashBuffers.pop() ?? Buffer.allocUnsafeSlow(256 * 1024);
+  const fh = await fsp.open(file, 'r');
+  try {
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      h.update(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+    }
+  } finally {
+    await fh.close();
+    if (hashBuffers.length < 8) hashBuffers.push(buf);
+  }
   return h.digest('hex');
 }
 
@@ -132,9 +191,19 @@ export async function writeFileAtomic(
   root: string,
   relPath: string,
   source: Readable,
-  opts: { expectedSha256?: string; mtimeMs?: number; beforeRename?: () => Promise<void>; lastCheck?: (st: Stats | undefined) => void; createParents?: boolean } = {},
+  opts: {
+    expectedSha256?: string;
+    mtimeMs?: number;
+    beforeRename?: () => Promise<void>;
+    lastCheck?: (st: Stats | undefined) => void;
+    createParents?: boolean;
+    /** Folders verified in this round (see lstatInside), for the first check only. */
+    verified?: Set<string>;
+    /** Shared folder fsyncs (see DirSyncer); default: one fsync of the folder per write. */
+    dirSyncer?: DirSyncer;
+  } = {},
 ): Promise<{ sha256: string; size: number; stat: Stats }> {
-  const target = await resolveInside(root, relPath);
+  const target = await resolveInside(root, relPath, opts.verified);
   const dir = path.dirname(target);
   // The sync engine passes createParents: false: a folder the user just removed or renamed must
   // not come back (under its old name) because a download was under way.
@@ -144,7 +213,8 @@ export async function writeFileAtomic(
   let size = 0;
   liveTemps.add(tmp);
   try {
-    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
+    // flush: the data is fsynced before the stream's file is closed (no second open to fsync).
+    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true });
     await pipeline(
       source,
       async function* (chunks: AsyncIterable<Buffer>) {
@@ -158,19 +228,15 @@ export async function writeFileAtomic(
     );
     const sha256 = hash.digest('hex');
     if (opts.expectedSha256 && opts.expectedSha256 !== sha256) throw new ContentMismatchError(opts.expectedSha256, sha256);
-    const fh = await fsp.open(tmp, 'r+');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
     if (opts.mtimeMs !== undefined) await fsp.utimes(tmp, new Date(), new Date(opts.mtimeMs));
     await opts.beforeRename?.();
-    // Re-check confinement right before the rename: the folder may have changed meanwhile.
+    // Re-check confinement right before the rename (uncached): the folder may have changed meanwhile.
     await resolveInside(root, relPath);
     swapIntoPlace(tmp, target, opts.lastCheck);
-    await fsyncDir(dir);
-    return { sha256, size, stat: await fsp.stat(target) };
+    const stat = await fsp.stat(target);
+    // The rename is durable once its folder is fsynced: only then may the caller commit.
+    await (opts.dirSyncer ? opts.dirSyncer.sync(dir) : fsyncDir(dir));
+    return { sha256, size, stat };
   } catch (err) {
     await fsp.rm(tmp, { force: true });
     throw err;
@@ -272,7 +338,9 @@ function swapIntoPlace(tmp: string, target: string, lastCheck?: (st: Stats | und
       throw new TargetChangedError(`${target} was written while it was being replaced; the written content was kept`);
     }
   } finally {
-    if (fd !== undefined) closeSync(fd);
+    // Closing the replaced file's last handle frees it (slow on some file systems): off the
+    // main thread; every check above is done.
+    if (fd !== undefined) close(fd, () => undefined);
   }
 }
 
@@ -372,8 +440,67 @@ export interface ScanOptions {
   onProgress?: (p: { scanned: number; hashed: number; hashedBytes: number }) => void;
 }
 
-/** Walks `root` (not following symlinks) and returns every file and folder under it. */
-export async function scanTree(root: string, opts: ScanOptions): Promise<{ entries: ScannedEntry[]; problems: ScanProblem[] }> {
+/**
+ * One entry of a scan: lstat (synchronous: much cheaper than a thread-pool round trip per
+ * entry, and a folder's entries are done back to back), ignore rules, and the content hash
+ * unless `previous` still matches (size, mtime, inode). Undefined: not a syncable entry (absent,
+ * ignored, a symlink or special file; problems say why where it matters).
+ */
+export async function scanEntry(
+  abs: string,
+  rel: string,
+  opts: ScanOptions,
+  problems: ScanProblem[],
+  progress: { scanned: number; hashed: number; hashedBytes: number } = { scanned: 0, hashed: 0, hashedBytes: 0 },
+): Promise<ScannedEntry | undefined> {
+  const name = rel.slice(rel.lastIndexOf('/') + 1);
+  if (name.startsWith(TEMP_PREFIX)) {
+    opts.onTempFile?.(abs);
+    return undefined;
+  }
+  let st: Stats | undefined;
+  try {
+    st = lstatSync(abs, { throwIfNoEntry: false });
+  } catch (err) {
+    problems.push({ path: rel, reason: (err as Error).message });
+    return undefined;
+  }
+  if (!st) return undefined;
+  if (st.isSymbolicLink()) {
+    problems.push({ path: rel, reason: 'symbolic links are not synced' });
+    return undefined;
+  }
+  const kind = st.isDirectory() ? 'folder' : st.isFile() ? 'file' : undefined;
+  if (!kind) {
+    problems.push({ path: rel, reason: 'not a regular file or folder' });
+    return undefined;
+  }
+  if (opts.ignore(name, rel, kind)) return undefined;
+  const entry: ScannedEntry = { path: rel, kind, size: kind === 'file' ? st.size : 0, mtimeMs: Math.trunc(st.mtimeMs), inode: fileId(st) };
+  if (kind === 'file') {
+    const prev = opts.previous?.(rel);
+    if (prev && prev.sha256 && prev.size === entry.size && prev.mtimeMs === entry.mtimeMs && prev.inode === entry.inode) {
+      entry.sha256 = prev.sha256;
+    } else if (opts.hash !== false) {
+      try {
+        entry.sha256 = await sha256File(abs);
+        progress.hashed++;
+        progress.hashedBytes += entry.size;
+      } catch (err) {
+        problems.push({ path: rel, reason: `cannot read file: ${(err as Error).message}` });
+        return undefined;
+      }
+    }
+  }
+  return entry;
+}
+
+/**
+ * Walks `root` (not following symlinks) and returns every file and folder under it; with
+ * `under` (a folder's root-relative path, its chain checked by the caller), only what is below
+ * that folder.
+ */
+export async function scanTree(root: string, opts: ScanOptions, under = ''): Promise<{ entries: ScannedEntry[]; problems: ScanProblem[] }> {
   const entries: ScannedEntry[] = [];
   const problems: ScanProblem[] = [];
   const progress = { scanned: 0, hashed: 0, hashedBytes: 0 };
@@ -389,50 +516,15 @@ export async function scanTree(root: string, opts: ScanOptions): Promise<{ entri
     for (const name of names) {
       const rel = dirRel ? `${dirRel}/${name}` : name;
       const abs = path.join(dirAbs, name);
-      if (name.startsWith(TEMP_PREFIX)) {
-        opts.onTempFile?.(abs);
-        continue;
-      }
-      let st: Stats;
-      try {
-        st = await fsp.lstat(abs);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') problems.push({ path: rel, reason: (err as Error).message });
-        continue;
-      }
-      if (st.isSymbolicLink()) {
-        problems.push({ path: rel, reason: 'symbolic links are not synced' });
-        continue;
-      }
-      const kind = st.isDirectory() ? 'folder' : st.isFile() ? 'file' : undefined;
-      if (!kind) {
-        problems.push({ path: rel, reason: 'not a regular file or folder' });
-        continue;
-      }
-      if (opts.ignore(name, rel, kind)) continue;
-      const entry: ScannedEntry = { path: rel, kind, size: kind === 'file' ? st.size : 0, mtimeMs: Math.trunc(st.mtimeMs), inode: fileId(st) };
-      if (kind === 'file') {
-        const prev = opts.previous?.(rel);
-        if (prev && prev.sha256 && prev.size === entry.size && prev.mtimeMs === entry.mtimeMs && prev.inode === entry.inode) {
-          entry.sha256 = prev.sha256;
-        } else if (opts.hash !== false) {
-          try {
-            entry.sha256 = await sha256File(abs);
-            progress.hashed++;
-            progress.hashedBytes += entry.size;
-          } catch (err) {
-            problems.push({ path: rel, reason: `cannot read file: ${(err as Error).message}` });
-            continue;
-          }
-        }
-      }
+      const entry = await scanEntry(abs, rel, opts, problems, progress);
+      if (!entry) continue;
       entries.push(entry);
       progress.scanned++;
       if (progress.scanned % 500 === 0) opts.onProgress?.({ ...progress });
-      if (kind === 'folder') await walk(abs, rel);
+      if (entry.kind === 'folder') await walk(abs, rel);
     }
   };
-  await walk(root, '');
+  await walk(under === '' ? root : path.join(root, ...under.split('/')), under);
   opts.onProgress?.({ ...progress });
   return { entries, problems };
 }

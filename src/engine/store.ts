@@ -171,6 +171,19 @@ const toCollision = (r: CollisionRow): CollisionRecord => ({
 
 export class StateStore {
   readonly db: Database.Database;
+  /** Prepared statements by SQL text (better-sqlite3 compiles on every prepare()). */
+  private readonly stmts = new Map<string, Database.Statement>();
+  private activityInserts = 0;
+
+  /** The prepared statement of `sql`, compiled once. */
+  private q(sql: string): Database.Statement {
+    let st = this.stmts.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.stmts.set(sql, st);
+    }
+    return st;
+  }
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -197,13 +210,12 @@ export class StateStore {
   // ----- roots -----
 
   upsertRoot(r: { id: number; name: string; type: string; localPath: string }): void {
-    this.db
-      .prepare(`INSERT INTO roots (id, name, type, local_path) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name, type = excluded.type, local_path = excluded.local_path`)
+    this.q(`INSERT INTO roots (id, name, type, local_path) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name, type = excluded.type, local_path = excluded.local_path`)
       .run(r.id, r.name, r.type, r.localPath);
   }
 
   roots(): RootRecord[] {
-    return (this.db.prepare(`SELECT * FROM roots ORDER BY id`).all() as { id: number; name: string; type: string; local_path: string; cursor: number; paused: number }[]).map((r) => ({
+    return (this.q(`SELECT * FROM roots ORDER BY id`).all() as { id: number; name: string; type: string; local_path: string; cursor: number; paused: number }[]).map((r) => ({
       id: r.id,
       name: r.name,
       type: r.type,
@@ -218,33 +230,33 @@ export class StateStore {
   }
 
   setPaused(rootId: number | null, paused: boolean): void {
-    if (rootId === null) this.db.prepare(`UPDATE roots SET paused = ?`).run(paused ? 1 : 0);
-    else this.db.prepare(`UPDATE roots SET paused = ? WHERE id = ?`).run(paused ? 1 : 0, rootId);
+    if (rootId === null) this.q(`UPDATE roots SET paused = ?`).run(paused ? 1 : 0);
+    else this.q(`UPDATE roots SET paused = ? WHERE id = ?`).run(paused ? 1 : 0, rootId);
   }
 
   // ----- remote tree -----
 
   /** Applies a page of the change feed and moves the cursor, in one transaction. */
   applyRemoteChanges(rootId: number, changes: readonly RemoteChange[], cursor: number): void {
-    const upsert = this.db.prepare(
+    const upsert = this.q(
       `INSERT INTO remote_nodes (root_id, id, parent_id, name, kind, revision_id, size, sha256, modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(root_id, id) DO UPDATE SET parent_id = excluded.parent_id, name = excluded.name, kind = excluded.kind,
          revision_id = excluded.revision_id, size = excluded.size, sha256 = excluded.sha256, modified = excluded.modified`,
     );
-    const del = this.db.prepare(`DELETE FROM remote_nodes WHERE root_id = ? AND id = ?`);
+    const del = this.q(`DELETE FROM remote_nodes WHERE root_id = ? AND id = ?`);
     this.db.transaction(() => {
       for (const c of changes) {
         if (c.isDeleted) del.run(rootId, c.id);
         else upsert.run(rootId, c.id, c.parentId, c.name, c.kind, c.revisionId, c.size, c.sha256, c.modified);
       }
-      this.db.prepare(`UPDATE roots SET cursor = ? WHERE id = ?`).run(cursor, rootId);
+      this.q(`UPDATE roots SET cursor = ? WHERE id = ?`).run(cursor, rootId);
     })();
   }
 
   /** Replaces the whole remote tree (the fallback walk of servers without a change feed). */
   replaceRemoteTree(rootId: number, nodes: readonly RemoteChange[]): void {
     this.db.transaction(() => {
-      this.db.prepare(`DELETE FROM remote_nodes WHERE root_id = ?`).run(rootId);
+      this.q(`DELETE FROM remote_nodes WHERE root_id = ?`).run(rootId);
       this.applyRemoteChanges(rootId, nodes, this.root(rootId)?.cursor ?? 0);
     })();
   }
@@ -252,8 +264,8 @@ export class StateStore {
   /** Forgets the remote tree (the feed restarts from 0). */
   resetRemote(rootId: number): void {
     this.db.transaction(() => {
-      this.db.prepare(`DELETE FROM remote_nodes WHERE root_id = ?`).run(rootId);
-      this.db.prepare(`UPDATE roots SET cursor = 0 WHERE id = ?`).run(rootId);
+      this.q(`DELETE FROM remote_nodes WHERE root_id = ?`).run(rootId);
+      this.q(`UPDATE roots SET cursor = 0 WHERE id = ?`).run(rootId);
     })();
   }
 
@@ -263,7 +275,7 @@ export class StateStore {
    * or whose parent is unknown or a file, is rejected with everything below it.
    */
   remoteTree(rootId: number): RemoteTreeResult {
-    const rows = this.db.prepare(`SELECT * FROM remote_nodes WHERE root_id = ?`).all(rootId) as {
+    type Row = {
       id: number;
       parent_id: number | null;
       name: string;
@@ -272,8 +284,10 @@ export class StateStore {
       size: number;
       sha256: string | null;
       modified: string | null;
-    }[];
-    const byId = new Map(rows.map((r) => [r.id, r]));
+    };
+    // Rows straight into the map (no intermediate array).
+    const byId = new Map<number, Row>();
+    for (const r of this.q(`SELECT * FROM remote_nodes WHERE root_id = ?`).iterate(rootId) as IterableIterator<Row>) byId.set(r.id, r);
     const pathOf = new Map<number, string | null>();
     const rejected: RemoteTreeResult['rejected'] = [];
     const resolve = (id: number, depth: number): string | null => {
@@ -296,7 +310,7 @@ export class StateStore {
       return result;
     };
     const tree = new Map<string, RemoteEntry>();
-    for (const r of rows) {
+    for (const r of byId.values()) {
       const p = resolve(r.id, 0);
       if (p === null) continue;
       if (tree.has(p)) {
@@ -319,29 +333,42 @@ export class StateStore {
   // ----- local tree -----
 
   replaceLocalTree(rootId: number, entries: readonly LocalEntry[]): void {
-    const ins = this.db.prepare(`INSERT INTO local_nodes (root_id, path, kind, file_id, size, mtime, sha256) VALUES (?, ?, ?, ?, ?, ?, ?)`);
+    const ins = this.q(`INSERT INTO local_nodes (root_id, path, kind, file_id, size, mtime, sha256) VALUES (?, ?, ?, ?, ?, ?, ?)`);
     this.db.transaction(() => {
-      this.db.prepare(`DELETE FROM local_nodes WHERE root_id = ?`).run(rootId);
+      this.q(`DELETE FROM local_nodes WHERE root_id = ?`).run(rootId);
       for (const e of entries) ins.run(rootId, e.path, e.kind, e.fileId, e.size, e.mtime, e.sha256);
     })();
   }
 
+  /** Changes part of the local tree (rows put or removed by path), in one transaction. */
+  updateLocalTree(rootId: number, puts: readonly LocalEntry[], removes: readonly string[]): void {
+    if (puts.length === 0 && removes.length === 0) return;
+    const put = this.q(`INSERT OR REPLACE INTO local_nodes (root_id, path, kind, file_id, size, mtime, sha256) VALUES (?, ?, ?, ?, ?, ?, ?)`);
+    const del = this.q(`DELETE FROM local_nodes WHERE root_id = ? AND path = ?`);
+    this.db.transaction(() => {
+      for (const p of removes) del.run(rootId, p);
+      for (const e of puts) put.run(rootId, e.path, e.kind, e.fileId, e.size, e.mtime, e.sha256);
+    })();
+  }
+
   localTree(rootId: number): Map<string, LocalEntry> {
-    const rows = this.db.prepare(`SELECT * FROM local_nodes WHERE root_id = ?`).all(rootId) as {
+    const rows = this.q(`SELECT * FROM local_nodes WHERE root_id = ?`).iterate(rootId) as IterableIterator<{
       path: string;
       kind: EntryKind;
       file_id: string;
       size: number;
       mtime: number;
       sha256: string | null;
-    }[];
-    return new Map(rows.map((r) => [r.path, { path: r.path, kind: r.kind, fileId: r.file_id, size: r.size, mtime: r.mtime, sha256: r.sha256 }]));
+    }>;
+    const m = new Map<string, LocalEntry>();
+    for (const r of rows) m.set(r.path, { path: r.path, kind: r.kind, fileId: r.file_id, size: r.size, mtime: r.mtime, sha256: r.sha256 });
+    return m;
   }
 
   // ----- synced tree -----
 
   syncedTree(rootId: number): Map<string, SyncedEntry> {
-    const rows = this.db.prepare(`SELECT * FROM synced_nodes WHERE root_id = ?`).all(rootId) as {
+    const rows = this.q(`SELECT * FROM synced_nodes WHERE root_id = ?`).iterate(rootId) as IterableIterator<{
       path: string;
       kind: EntryKind;
       remote_id: number;
@@ -350,30 +377,28 @@ export class StateStore {
       local_file_id: string | null;
       size: number;
       mtime: number | null;
-    }[];
-    return new Map(
-      rows.map((r) => [
-        r.path,
-        { path: r.path, kind: r.kind, remoteId: r.remote_id, revisionId: r.revision_id, sha256: r.sha256, localFileId: r.local_file_id, size: r.size, mtime: r.mtime },
-      ]),
-    );
+    }>;
+    const m = new Map<string, SyncedEntry>();
+    for (const r of rows) {
+      m.set(r.path, { path: r.path, kind: r.kind, remoteId: r.remote_id, revisionId: r.revision_id, sha256: r.sha256, localFileId: r.local_file_id, size: r.size, mtime: r.mtime });
+    }
+    return m;
   }
 
   /** Applies what one finished operation changed in the merge base (one transaction). */
   applySyncedChange(rootId: number, change: SyncedChange, extra?: () => void): void {
     const moveSubtree = (from: string, to: string) => {
       // Descendants first (their paths start with `from/`), then the node itself.
-      this.db
-        .prepare(`UPDATE synced_nodes SET path = ? || substr(path, ?) WHERE root_id = ? AND substr(path, 1, ?) = ?`)
+      this.q(`UPDATE synced_nodes SET path = ? || substr(path, ?) WHERE root_id = ? AND substr(path, 1, ?) = ?`)
         .run(to, from.length + 1, rootId, from.length + 1, `${from}/`);
-      this.db.prepare(`UPDATE synced_nodes SET path = ? WHERE root_id = ? AND path = ?`).run(to, rootId, from);
+      this.q(`UPDATE synced_nodes SET path = ? WHERE root_id = ? AND path = ?`).run(to, rootId, from);
     };
     this.db.transaction(() => {
       switch (change.kind) {
         case 'none':
           break;
         case 'remove':
-          this.db.prepare(`DELETE FROM synced_nodes WHERE root_id = ? AND path = ?`).run(rootId, change.path);
+          this.q(`DELETE FROM synced_nodes WHERE root_id = ? AND path = ?`).run(rootId, change.path);
           break;
         case 'move':
           moveSubtree(change.from, change.to);
@@ -381,18 +406,17 @@ export class StateStore {
         case 'put': {
           const e = change.entry;
           if (change.replaces !== null) {
-            const old = this.db.prepare(`SELECT kind FROM synced_nodes WHERE root_id = ? AND path = ?`).get(rootId, change.replaces) as { kind: EntryKind } | undefined;
+            const old = this.q(`SELECT kind FROM synced_nodes WHERE root_id = ? AND path = ?`).get(rootId, change.replaces) as { kind: EntryKind } | undefined;
             if (old && old.kind === 'folder' && change.replaces !== e.path) moveSubtree(change.replaces, e.path);
-            else this.db.prepare(`DELETE FROM synced_nodes WHERE root_id = ? AND path = ?`).run(rootId, change.replaces);
+            else this.q(`DELETE FROM synced_nodes WHERE root_id = ? AND path = ?`).run(rootId, change.replaces);
           }
           if (e.localFileId !== null) {
             // The operation just saw this local file id on this entry: any other entry still
             // holding it is stale (an inode freed by a delete and reused by a new file), and would
             // make the planner pair the two wrongly.
-            this.db.prepare(`UPDATE synced_nodes SET local_file_id = NULL WHERE root_id = ? AND local_file_id = ? AND path <> ?`).run(rootId, e.localFileId, e.path);
+            this.q(`UPDATE synced_nodes SET local_file_id = NULL WHERE root_id = ? AND local_file_id = ? AND path <> ?`).run(rootId, e.localFileId, e.path);
           }
-          this.db
-            .prepare(
+          this.q(
               `INSERT INTO synced_nodes (root_id, path, kind, remote_id, revision_id, sha256, local_file_id, size, mtime) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(root_id, path) DO UPDATE SET kind = excluded.kind, remote_id = excluded.remote_id, revision_id = excluded.revision_id,
                  sha256 = excluded.sha256, local_file_id = excluded.local_file_id, size = excluded.size, mtime = excluded.mtime`,
@@ -409,7 +433,7 @@ export class StateStore {
 
   /** Records a collision once (the same open collision at a path is updated, not duplicated). */
   recordCollision(rootId: number, op: CollisionOp, now: Date): number {
-    const open = this.db.prepare(`SELECT id FROM collisions WHERE root_id = ? AND path = ? AND resolved IS NULL`).get(rootId, op.localPath) as { id: number } | undefined;
+    const open = this.q(`SELECT id FROM collisions WHERE root_id = ? AND path = ? AND resolved IS NULL`).get(rootId, op.localPath) as { id: number } | undefined;
     const values = [
       op.reason,
       op.local.kind,
@@ -424,16 +448,14 @@ export class StateStore {
       op.remote.sha256,
     ];
     if (open) {
-      this.db
-        .prepare(
+      this.q(
           `UPDATE collisions SET reason = ?, local_kind = ?, local_size = ?, local_sha256 = ?, local_mtime = ?, local_file_id = ?, remote_id = ?, remote_kind = ?,
              remote_revision_id = ?, remote_size = ?, remote_sha256 = ? WHERE id = ?`,
         )
         .run(...values, open.id);
       return open.id;
     }
-    const info = this.db
-      .prepare(
+    const info = this.q(
         `INSERT INTO collisions (reason, local_kind, local_size, local_sha256, local_mtime, local_file_id, remote_id, remote_kind, remote_revision_id, remote_size, remote_sha256, root_id, path, created)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
@@ -443,17 +465,17 @@ export class StateStore {
   }
 
   collisions(opts: { open?: boolean } = {}): CollisionRecord[] {
-    const rows = this.db.prepare(`SELECT * FROM collisions ${opts.open === false ? '' : 'WHERE resolved IS NULL'} ORDER BY id`).all() as CollisionRow[];
+    const rows = this.q(`SELECT * FROM collisions ${opts.open === false ? '' : 'WHERE resolved IS NULL'} ORDER BY id`).all() as CollisionRow[];
     return rows.map(toCollision);
   }
 
   collision(id: number): CollisionRecord | undefined {
-    const r = this.db.prepare(`SELECT * FROM collisions WHERE id = ?`).get(id) as CollisionRow | undefined;
+    const r = this.q(`SELECT * FROM collisions WHERE id = ?`).get(id) as CollisionRow | undefined;
     return r && toCollision(r);
   }
 
   markCollision(id: number, resolution: 'mine' | 'server' | 'both' | 'gone', now: Date): void {
-    this.db.prepare(`UPDATE collisions SET resolved = ?, resolved_at = ? WHERE id = ?`).run(resolution, now.toISOString(), id);
+    this.q(`UPDATE collisions SET resolved = ?, resolved_at = ? WHERE id = ?`).run(resolution, now.toISOString(), id);
   }
 
   /** Collisions whose path no longer collides are closed as "gone". */
@@ -464,22 +486,22 @@ export class StateStore {
   // ----- warnings, backoff, activity -----
 
   setWarnings(rootId: number, warnings: readonly { side: string; path: string; code: string; message: string }[]): void {
-    const ins = this.db.prepare(`INSERT OR REPLACE INTO warnings (root_id, side, path, code, message) VALUES (?, ?, ?, ?, ?)`);
+    const ins = this.q(`INSERT OR REPLACE INTO warnings (root_id, side, path, code, message) VALUES (?, ?, ?, ?, ?)`);
     this.db.transaction(() => {
-      this.db.prepare(`DELETE FROM warnings WHERE root_id = ?`).run(rootId);
+      this.q(`DELETE FROM warnings WHERE root_id = ?`).run(rootId);
       for (const w of warnings) ins.run(rootId, w.side, w.path, w.code, w.message);
     })();
   }
 
   warnings(rootId?: number): { rootId: number; side: string; path: string; code: string; message: string }[] {
     const rows = (rootId === undefined
-      ? this.db.prepare(`SELECT * FROM warnings ORDER BY root_id, path`).all()
-      : this.db.prepare(`SELECT * FROM warnings WHERE root_id = ? ORDER BY path`).all(rootId)) as { root_id: number; side: string; path: string; code: string; message: string }[];
+      ? this.q(`SELECT * FROM warnings ORDER BY root_id, path`).all()
+      : this.q(`SELECT * FROM warnings WHERE root_id = ? ORDER BY path`).all(rootId)) as { root_id: number; side: string; path: string; code: string; message: string }[];
     return rows.map((r) => ({ rootId: r.root_id, side: r.side, path: r.path, code: r.code, message: r.message }));
   }
 
   backoffUntil(rootId: number, path: string): { nextTry: number; attempts: number; lastError: string } | undefined {
-    const r = this.db.prepare(`SELECT * FROM backoff WHERE root_id = ? AND path = ?`).get(rootId, path) as { next_try: number; attempts: number; last_error: string } | undefined;
+    const r = this.q(`SELECT * FROM backoff WHERE root_id = ? AND path = ?`).get(rootId, path) as { next_try: number; attempts: number; last_error: string } | undefined;
     return r && { nextTry: r.next_try, attempts: r.attempts, lastError: r.last_error };
   }
 
@@ -488,27 +510,27 @@ export class StateStore {
     const attempts = (prev?.attempts ?? 0) + 1;
     // 1 s, 2 s, 4 s … capped at 10 minutes, with jitter.
     const delay = Math.min(600_000, 1000 * 2 ** (attempts - 1)) * (0.5 + Math.random() / 2);
-    this.db.prepare(`INSERT OR REPLACE INTO backoff (root_id, path, attempts, next_try, last_error) VALUES (?, ?, ?, ?, ?)`).run(rootId, path, attempts, Math.round(now + delay), error);
+    this.q(`INSERT OR REPLACE INTO backoff (root_id, path, attempts, next_try, last_error) VALUES (?, ?, ?, ?, ?)`).run(rootId, path, attempts, Math.round(now + delay), error);
     return attempts;
   }
 
   clearFailure(rootId: number, path: string): void {
-    this.db.prepare(`DELETE FROM backoff WHERE root_id = ? AND path = ?`).run(rootId, path);
+    this.q(`DELETE FROM backoff WHERE root_id = ? AND path = ?`).run(rootId, path);
   }
 
   backoffs(rootId: number): Map<string, { nextTry: number; attempts: number; lastError: string }> {
-    const rows = this.db.prepare(`SELECT * FROM backoff WHERE root_id = ?`).all(rootId) as { path: string; next_try: number; attempts: number; last_error: string }[];
+    const rows = this.q(`SELECT * FROM backoff WHERE root_id = ?`).all(rootId) as { path: string; next_try: number; attempts: number; last_error: string }[];
     return new Map(rows.map((r) => [r.path, { nextTry: r.next_try, attempts: r.attempts, lastError: r.last_error }]));
   }
 
   activity(rootId: number | null, action: string, path: string | null, detail?: string): void {
-    this.db.prepare(`INSERT INTO activity (time, root_id, action, path, detail) VALUES (?, ?, ?, ?, ?)`).run(new Date().toISOString(), rootId, action, path, detail ?? null);
-    // Keep the log bounded.
-    this.db.prepare(`DELETE FROM activity WHERE id <= (SELECT MAX(id) FROM activity) - 5000`).run();
+    const info = this.q(`INSERT INTO activity (time, root_id, action, path, detail) VALUES (?, ?, ?, ?, ?)`).run(new Date().toISOString(), rootId, action, path, detail ?? null);
+    // Keep the log bounded (about 5,000 entries): trimmed every 100 inserts, by primary key.
+    if (++this.activityInserts % 100 === 1) this.q(`DELETE FROM activity WHERE id <= ?`).run(Number(info.lastInsertRowid) - 5000);
   }
 
   recentActivity(limit = 50): { time: string; rootId: number | null; action: string; path: string | null; detail: string | null }[] {
-    const rows = this.db.prepare(`SELECT * FROM activity ORDER BY id DESC LIMIT ?`).all(limit) as { time: string; root_id: number | null; action: string; path: string | null; detail: string | null }[];
+    const rows = this.q(`SELECT * FROM activity ORDER BY id DESC LIMIT ?`).all(limit) as { time: string; root_id: number | null; action: string; path: string | null; detail: string | null }[];
     return rows.map((r) => ({ time: r.time, rootId: r.root_id, action: r.action, path: r.path, detail: r.detail }));
   }
 }

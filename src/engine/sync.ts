@@ -6,23 +6,46 @@
 // and commit each finished operation's synced-tree change in one SQLite transaction. Cycles
 // repeat until nothing is left to do; then the engine sleeps until the watcher (chokidar), the
 // change-feed long poll or the periodic rescan wakes it.
-import { watch, type FSWatcher } from 'chokidar';
+//
+// The watcher watches folders only (no per-file watches): each folder's fs.watch reports the
+// names of entries that changed in it ('raw' events), which become dirty paths; a cycle re-scans
+// only those (a folder with its subtree), and plans only if a tree or the policy changed. A full
+// scan runs at start, after a watcher error and periodically as a safety net.
+import type { FSWatcher } from 'chokidar';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { promises as fsp, lstatSync, readdirSync, renameSync, type Stats } from 'node:fs';
+import { promises as fsp, lstatSync, mkdirSync, readdirSync, renameSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { syncedChange, type CollisionOp, type MoveRemoteOp, type Operation, type OpOutcome } from '../core/operations.js';
-import { baseName, ignoreReason, joinPath, parentPath, pathKey, splitExtension, uniqueCollisionCopyName, type Platform } from '../core/paths.js';
+import { baseName, ignoreReason, ignoreRules, joinPath, parentPath, pathKey, splitExtension, uniqueCollisionCopyName, type Platform } from '../core/paths.js';
 import { keysCaseInsensitive } from '../core/planner.js';
 import type { LocalEntry, RemoteEntry, Trees } from '../core/tree.js';
 import { planRoot, type PlanPolicy } from './plan.js';
 import { withinSpaceLeft } from './quota.js';
-import { ConfinementError, fileId, isStaleTempFile, readExactly, removeFileChecked, resolveInside, scanTree, TargetChangedError, TEMP_PREFIX, writeFileAtomic } from './localfs.js';
+import {
+  ConfinementError,
+  DirSyncer,
+  fileId,
+  isStaleTempFile,
+  lstatInside,
+  readExactly,
+  removeFileChecked,
+  resolveInside,
+  scanEntry,
+  scanTree,
+  TargetChangedError,
+  TEMP_PREFIX,
+  writeFileAtomic,
+  type ScannedEntry,
+  type ScanOptions,
+  type ScanProblem,
+} from './localfs.js';
 import { apiErrorCode, type RemoteApi } from './remote.js';
 import { RemoteWalker } from './remote-walk.js';
-import { counter, FileChangedError, newCounters, rememberUploaded, tryDeltaDownload, tryDeltaUpload, withSignature, type SignatureStore } from './transfer.js';
+import { watchFolders } from './watcher.js';
+import { counter, FileChangedError, newCounters, signWhileUploading, tryDeltaDownload, tryDeltaUpload, withSignature, type SignatureStore } from './transfer.js';
 import type { RootRecord, StateStore } from './store.js';
 
 export interface RootSyncOptions {
@@ -44,6 +67,8 @@ export interface RootSyncOptions {
   rescanMs?: number;
   /** Debounce of watcher events. */
   debounceMs?: number;
+  /** Least time between the full scans made once the engine falls quiet after changes. */
+  settleScanMs?: number;
   /** Signatures of synced bases, for delta transfers (none: whole files only). */
   signatures?: SignatureStore;
   /** Bytes the account's space quota has left (null/absent: no limit known); uploads that cannot fit become warnings. */
@@ -73,14 +98,59 @@ const STALE_CODES = new Set(['revision_conflict', 'name_conflict', 'not_found', 
 
 class Skip extends Error {}
 
+/** Transfers at least this large take one of the `concurrency` slots; smaller ones run more widely. */
+const BIG_TRANSFER = 1 << 20;
+/** How many operations run at once, as a multiple of `concurrency` (small files, folders, moves). */
+const SMALL_FACTOR = 4;
+/** Longest a burst of watcher events may postpone a cycle (the debounce restarts on each event up to this). */
+const MAX_DEBOUNCE_MS = 250;
+
+type Previous = { size: number; mtimeMs: number; inode: string; sha256?: string };
+
+function toLocal(e: ScannedEntry): LocalEntry {
+  return { path: e.path, kind: e.kind, fileId: e.inode, size: e.size, mtime: e.mtimeMs, sha256: e.kind === 'file' ? (e.sha256 ?? null) : null };
+}
+
+function sameLocal(a: LocalEntry, b: LocalEntry): boolean {
+  return a.kind === b.kind && a.fileId === b.fileId && a.size === b.size && a.mtime === b.mtime && a.sha256 === b.sha256;
+}
+
+function asPrevious(e: LocalEntry | undefined): Previous | undefined {
+  return e && { size: e.size, mtimeMs: e.mtime, inode: e.fileId, sha256: e.sha256 ?? undefined };
+}
+
 export class RootSync extends EventEmitter {
-  private readonly o: Required<Pick<RootSyncOptions, 'concurrency' | 'longPollSeconds' | 'pollMs' | 'rescanMs' | 'debounceMs'>> & RootSyncOptions;
+  private readonly o: Required<Pick<RootSyncOptions, 'concurrency' | 'longPollSeconds' | 'pollMs' | 'rescanMs' | 'debounceMs' | 'settleScanMs'>> & RootSyncOptions;
   private rootDir = '';
   private watcher: FSWatcher | undefined;
   private stopped = false;
   private wakeUp: (() => void) | undefined;
   private dirty = true;
   private debounce: NodeJS.Timeout | undefined;
+  private debounceSince = 0;
+  /** The local tree as last scanned (kept between cycles; the store has the same rows). */
+  private localCache: Map<string, LocalEntry> | undefined;
+  /** Root-relative paths the watcher or the executor reported changed since the last scan. */
+  private dirtyPaths = new Set<string>();
+  private fullScanNeeded = true;
+  /** Plan even if no tree changed (after work, a failure, a retry time, a poke). */
+  private needPlan = true;
+  private lastPolicyKey = '';
+  /** What the executor just wrote (path → size, mtime, inode, hash): the next scan need not hash it. */
+  private hints = new Map<string, Previous>();
+  /** Folders whose chain was checked in this cycle (see lstatInside); final checks stay uncached. */
+  private verified = new Set<string>();
+  private readonly dirSyncer = new DirSyncer();
+  /** Folders the watcher just added (absolute path → checks so far): re-scanned once their fs.watch exists. */
+  private newDirs = new Map<string, number>();
+  private newDirTimer: NodeJS.Timeout | undefined;
+  /** Watched folders that were removed or moved away (see maybeRevive). */
+  private readonly reviving = new Set<string>();
+  private reviveTimer: NodeJS.Timeout | undefined;
+  private lastFullScan = 0;
+  /** A full scan is due once the engine is quiet (see loop()). */
+  private settleScanPending = false;
+  private settleTimer: NodeJS.Timeout | undefined;
   private rescanTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private pollAbort = new AbortController();
@@ -99,7 +169,7 @@ export class RootSync extends EventEmitter {
 
   constructor(opts: RootSyncOptions) {
     super();
-    this.o = { concurrency: 4, longPollSeconds: 25, pollMs: 5000, rescanMs: 10 * 60_000, debounceMs: 40, ...opts };
+    this.o = { concurrency: 4, longPollSeconds: 25, pollMs: 5000, rescanMs: 5 * 60_000, debounceMs: 40, settleScanMs: 20_000, ...opts };
     this.status = { rootId: opts.root.id, state: 'starting', queued: 0, lastError: null, lastSync: null };
   }
 
@@ -123,14 +193,21 @@ export class RootSync extends EventEmitter {
     await fsp.mkdir(this.o.root.localPath, { recursive: true });
     this.rootDir = await fsp.realpath(this.o.root.localPath);
     await this.cleanTempFiles();
-    this.watcher = watch(this.rootDir, {
-      ignoreInitial: true,
-      followSymlinks: false,
-      ignored: (p: string) => path.basename(p).startsWith(TEMP_PREFIX),
+    // Folders only: a folder's fs.watch reports changes to every entry in it (the 'raw' events),
+    // so no file needs a watch of its own. Our temp names are dropped before any stat.
+    this.watcher = watchFolders(this.rootDir, { skipName: (name) => name.startsWith(TEMP_PREFIX) });
+    this.watcher.on('raw', (event, filename, details) => this.onRawEvent(event, filename, details));
+    this.watcher.on('addDir', (p) => this.onNewDir(p));
+    this.watcher.on('unlinkDir', (p) => this.markDirtyAbs(p));
+    this.watcher.on('error', (err) => {
+      this.o.log.warn({ err, root: this.rootId }, 'file watcher error; rescanning the whole folder');
+      this.fullScanNeeded = true;
+      this.schedule();
     });
-    this.watcher.on('all', () => this.poke());
-    this.watcher.on('error', (err) => this.o.log.warn({ err, root: this.rootId }, 'file watcher error; relying on periodic rescans'));
-    this.rescanTimer = setInterval(() => this.poke(), this.o.rescanMs);
+    this.rescanTimer = setInterval(() => {
+      this.fullScanNeeded = true;
+      this.schedule();
+    }, this.o.rescanMs);
     this.rescanTimer.unref();
     this.loopDone = this.loop();
     this.pollDone = this.pollLoop();
@@ -142,6 +219,9 @@ export class RootSync extends EventEmitter {
     clearInterval(this.rescanTimer);
     clearTimeout(this.retryTimer);
     clearTimeout(this.debounce);
+    clearTimeout(this.newDirTimer);
+    clearTimeout(this.settleTimer);
+    clearTimeout(this.reviveTimer);
     this.wakeUp?.();
     await this.watcher?.close();
     await Promise.allSettled([this.loopDone]);
@@ -152,11 +232,109 @@ export class RootSync extends EventEmitter {
     for (const w of this.idleWaiters.splice(0)) w();
   }
 
-  /** Wakes the sync loop (debounced). */
+  /** Wakes the sync loop (debounced) for a new plan (policy, pause, retry times, resolved collisions). */
   poke(): void {
+    this.needPlan = true;
+    this.schedule();
+  }
+
+  /** The watched folders (absolute path → entry names chokidar tracks), for tests and diagnostics. */
+  watchedFolders(): Record<string, string[]> {
+    return this.watcher?.getWatched() ?? {};
+  }
+
+  /** Wakes the loop after the debounce (restarted by each call, at most MAX_DEBOUNCE_MS after the first). */
+  private schedule(): void {
     this.dirty = true;
+    const now = Date.now();
+    if (this.debounce !== undefined && now - this.debounceSince >= MAX_DEBOUNCE_MS) return;
+    if (this.debounce === undefined) this.debounceSince = now;
     clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => this.wakeUp?.(), this.o.debounceMs);
+    this.debounce = setTimeout(() => {
+      this.debounce = undefined;
+      this.wakeUp?.();
+    }, this.o.debounceMs);
+  }
+
+  /** A folder's fs.watch saw `filename` change (no I/O here: the next cycle looks). */
+  private onRawEvent(event: string, filename: unknown, details: unknown): void {
+    const dir = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
+    if (typeof dir !== 'string') return;
+    if (filename === null || filename === undefined || filename === '') return this.markDirtyAbs(dir);
+    const name = String(filename);
+    if (path.basename(name).startsWith(TEMP_PREFIX)) return;
+    // The folder itself removed or moved away is reported under its own name.
+    if (event === 'rename' && name === path.basename(dir)) this.maybeRevive(dir);
+    this.markDirtyAbs(path.join(dir, name));
+  }
+
+  /**
+   * A watched folder was removed or moved away. If a new folder took its path meanwhile (rm -r
+   * and mkdir back to back), chokidar may still hold the fs.watch of the old one, which reports
+   * nothing: watch the path afresh (and scan it).
+   */
+  private maybeRevive(dir: string): void {
+    this.reviving.add(dir);
+    this.reviveTimer ??= setTimeout(() => {
+      this.reviveTimer = undefined;
+      const dirs = [...this.reviving];
+      this.reviving.clear();
+      if (this.stopped || !this.watcher) return;
+      for (const d of dirs) {
+        // (An entry of the folder with the folder's own name reports the same way.)
+        if (lstatSync(path.join(d, path.basename(d)), { throwIfNoEntry: false })) continue;
+        if (!lstatSync(d, { throwIfNoEntry: false })?.isDirectory()) continue;
+        this.watcher.unwatch(d);
+        this.watcher.add(d);
+        this.markDirtyAbs(d);
+        this.newDirs.set(d, 0);
+        this.checkNewDirs();
+      }
+    }, 100);
+  }
+
+  private markDirtyAbs(abs: string): void {
+    const rel = path.relative(this.rootDir, abs);
+    if (rel.startsWith('..') || path.isAbsolute(rel)) return;
+    if (rel === '') this.fullScanNeeded = true;
+    else this.dirtyPaths.add(path.sep === '/' ? rel : rel.split(path.sep).join('/'));
+    this.schedule();
+  }
+
+  private markDirty(rel: string): void {
+    this.dirtyPaths.add(rel);
+    this.dirty = true;
+  }
+
+  /**
+   * chokidar adds a new folder's fs.watch after it read the folder: entries made in between
+   * would go unnoticed, so the folder is scanned now and once more as soon as its watch exists
+   * (chokidar registers the watch's closer under the folder's path then).
+   */
+  private onNewDir(abs: string): void {
+    this.markDirtyAbs(abs);
+    this.newDirs.set(abs, 0);
+    this.checkNewDirs();
+  }
+
+  private checkNewDirs(): void {
+    if (this.newDirTimer || this.newDirs.size === 0 || this.stopped) return;
+    this.newDirTimer = setTimeout(() => {
+      this.newDirTimer = undefined;
+      const closers = (this.watcher as unknown as { _closers?: Map<string, unknown> } | undefined)?._closers;
+      for (const [d, tries] of this.newDirs) {
+        if (closers?.has(d) || tries >= 40) {
+          this.newDirs.delete(d);
+          // Watched now (or gone, or never: then look at everything).
+          if (closers?.has(d) || closers === undefined) this.markDirtyAbs(d);
+          else if (lstatSync(d, { throwIfNoEntry: false })?.isDirectory()) {
+            this.fullScanNeeded = true;
+            this.schedule();
+          }
+        } else this.newDirs.set(d, tries + 1);
+      }
+      this.checkNewDirs();
+    }, 250);
   }
 
   /** Resolves once the engine has nothing left to do (used by tests and `sync --once`). */
@@ -173,6 +351,19 @@ export class RootSync extends EventEmitter {
         await this.sleepUntilWoken(60_000);
         continue;
       }
+      if (!this.dirty && this.settleScanPending) {
+        // Things happened since the last full scan: once quiet, one more full look (at most
+        // every settleScanMs) catches whatever the watcher may have missed.
+        const wait = this.lastFullScan + this.o.settleScanMs - Date.now();
+        if (wait <= 0) {
+          this.settleScanPending = false;
+          this.fullScanNeeded = true;
+          this.dirty = true;
+        } else {
+          clearTimeout(this.settleTimer);
+          this.settleTimer = setTimeout(() => this.schedule(), wait);
+        }
+      }
       if (!this.dirty) {
         this.status.state = 'idle';
         for (const w of this.idleWaiters.splice(0)) w();
@@ -184,7 +375,10 @@ export class RootSync extends EventEmitter {
       try {
         const worked = await this.cycle();
         failures = 0;
-        if (worked > 0) this.dirty = true;
+        if (worked > 0) {
+          this.dirty = true;
+          this.settleScanPending = true;
+        }
         this.status.lastSync = this.now().toISOString();
         this.status.lastError = null;
       } catch (err) {
@@ -194,6 +388,7 @@ export class RootSync extends EventEmitter {
         this.status.state = apiErrorCode(err) === undefined && /ECONN|ETIMEDOUT|ENOTFOUND|socket|network/i.test(msg) ? 'offline' : 'error';
         this.o.log.warn({ err, root: this.rootId }, 'sync cycle failed; retrying');
         this.dirty = true;
+        this.needPlan = true;
         await this.sleepUntilWoken(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)));
       }
     }
@@ -218,7 +413,7 @@ export class RootSync extends EventEmitter {
       if (this.feedSupported === false) {
         // No change feed: poll (each folder answers 304 when unchanged).
         await delay(this.o.pollMs);
-        this.poke();
+        this.schedule();
         continue;
       }
       const cursor = this.o.store.root(this.rootId)?.cursor ?? 0;
@@ -240,21 +435,29 @@ export class RootSync extends EventEmitter {
 
   /** One plan-and-execute round; returns how many operations were attempted. */
   async cycle(): Promise<number> {
-    await this.pullRemote();
-    await this.scanLocal();
+    const remoteChanged = await this.pullRemote();
+    const localChanged = await this.scanLocal();
+    const policy: PlanPolicy = { ...this.o.policy(), platform: this.platform, caseInsensitive: this.caseInsensitive };
+    const policyKey = JSON.stringify(policy);
+    // The plan is a pure function of the trees and the policy: unchanged since a plan that left
+    // nothing to do (and no retry pending), it would be the same again.
+    if (!this.needPlan && !remoteChanged && !localChanged && policyKey === this.lastPolicyKey) return 0;
+    this.needPlan = false;
+    this.lastPolicyKey = policyKey;
+    this.verified = new Set();
+    const remote = this.o.store.remoteTree(this.rootId);
     const trees: Trees = {
-      remote: this.o.store.remoteTree(this.rootId).tree,
-      local: this.o.store.localTree(this.rootId),
+      remote: remote.tree,
+      local: this.localCache!,
       synced: this.o.store.syncedTree(this.rootId),
     };
-    const policy: PlanPolicy = { ...this.o.policy(), platform: this.platform, caseInsensitive: this.caseInsensitive };
     const ops = withinSpaceLeft(planRoot(trees, policy), this.o.spaceLeft?.(), trees);
     // A failure recorded for a path that has nothing planned any more (the world moved on) is
     // not retried: forget it, so no stale "retrying" warning stays behind.
     const planned = new Set(ops.filter((o) => !PASSIVE.has(o.type)).map(opPath));
     for (const p of this.o.store.backoffs(this.rootId).keys()) if (!planned.has(p)) this.o.store.clearFailure(this.rootId, p);
     const warnings = ops.filter((o) => o.type === 'warning');
-    const rejected = this.o.store.remoteTree(this.rootId).rejected;
+    const rejected = remote.rejected;
     this.o.store.setWarnings(this.rootId, [
       ...warnings.map((w) => ({ side: w.side, path: w.path, code: w.code, message: w.message })),
       ...rejected.map((r) => ({ side: 'remote', path: r.name, code: 'invalidRemotePath', message: r.reason })),
@@ -286,15 +489,49 @@ export class RootSync extends EventEmitter {
     this.o.store.closeStaleCollisions(this.rootId, colliding, now);
     this.status.queued = todo.length;
     if (todo.length === 0) return 0;
+    // Something will change: the next cycle plans again.
+    this.needPlan = true;
+    // Small operations run SMALL_FACTOR times as wide as big transfers (which keep `concurrency`
+    // slots): per-file latency (round trips, fsyncs) dominates small files, bandwidth big ones.
+    let bigFree = this.o.concurrency;
+    const bigWaiters: (() => void)[] = [];
+    const acquireBig = async () => {
+      while (bigFree === 0) await new Promise<void>((r) => bigWaiters.push(r));
+      bigFree--;
+    };
+    const releaseBig = () => {
+      bigFree++;
+      bigWaiters.shift()?.();
+    };
+    // Folders being created in this round: an operation below one waits for it (else it would
+    // find its folder missing, skip and wait for the next round).
+    const creating = new Map<string, Promise<void>>();
     let next = 0;
     const worker = async () => {
       while (next < todo.length && !this.stopped) {
         const op = todo[next++]!;
-        await this.runOne(op, trees);
+        const big = transferSize(op) >= BIG_TRANSFER;
+        let doneCreating: (() => void) | undefined;
+        if (op.type === 'createLocalFolder' || op.type === 'createRemoteFolder') {
+          creating.set(op.localPath, new Promise<void>((r) => (doneCreating = r)));
+        }
+        if (creating.size > 0) {
+          for (let p = parentPath(opPath(op)); p !== ''; p = parentPath(p)) {
+            const c = creating.get(p);
+            if (c) await c;
+          }
+        }
+        if (big) await acquireBig();
+        try {
+          await this.runOne(op, trees);
+        } finally {
+          if (big) releaseBig();
+          doneCreating?.();
+        }
         this.status.queued = Math.max(0, this.status.queued - 1);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.o.concurrency, todo.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(this.o.concurrency * SMALL_FACTOR, todo.length) }, worker));
     return todo.length;
   }
 
@@ -309,6 +546,7 @@ export class RootSync extends EventEmitter {
         change = { ...change, entry: { ...change.entry, sha256: outcome.sha256, size: outcome.uploadedSize ?? change.entry.size } };
       }
       this.o.store.applySyncedChange(this.rootId, change, () => this.o.store.clearFailure(this.rootId, p));
+      this.touchedLocally(op, outcome);
       this.replanned.delete(opKey);
       this.o.store.activity(this.rootId, op.type, p);
       this.emit('operation', op);
@@ -319,6 +557,8 @@ export class RootSync extends EventEmitter {
       // failure, else the engine would re-plan the same operation in a hot loop forever.
       const code = apiErrorCode(err);
       const stale = err instanceof Skip || (code !== undefined && STALE_CODES.has(code));
+      // Whatever the disk holds there now, the next scan looks again (the local tree may be behind).
+      for (const rel of localPathsOf(op)) this.markDirty(rel);
       if (stale && !this.replanned.has(opKey)) {
         this.replanned.add(opKey);
         this.o.log.debug({ op: op.type, path: p, why: err instanceof Skip ? err.message : code }, 'operation skipped; re-planning');
@@ -330,10 +570,44 @@ export class RootSync extends EventEmitter {
     }
   }
 
+  /**
+   * What an operation changed on the disk is scanned again in the next cycle, whether or not
+   * the watcher reports it (a missed event must never leave the local tree behind the disk).
+   */
+  private touchedLocally(op: Operation, outcome: OpOutcome): void {
+    switch (op.type) {
+      case 'download':
+        if (outcome.localFileId && outcome.mtime !== undefined && outcome.sha256) {
+          this.hints.set(op.localPath, { size: op.size, mtimeMs: outcome.mtime, inode: outcome.localFileId, sha256: outcome.sha256 });
+        }
+        this.markDirty(op.localPath);
+        break;
+      case 'createLocalFolder':
+      case 'deleteLocal':
+        this.markDirty(op.localPath);
+        break;
+      case 'moveLocal':
+        this.markDirty(op.from);
+        this.markDirty(op.to);
+        break;
+      case 'collision':
+        this.markDirty(op.localPath);
+        if (outcome.copyPath) this.markDirty(outcome.copyPath);
+        break;
+      default:
+        break;
+    }
+  }
+
   // ----- observers -----
 
-  private async pullRemote(): Promise<void> {
-    if (this.feedSupported === false) return this.walkRemote();
+  /** Reads the change feed to its end; true if anything changed. */
+  private async pullRemote(): Promise<boolean> {
+    if (this.feedSupported === false) {
+      await this.walkRemote();
+      return true;
+    }
+    let changed = false;
     for (let i = 0; i < 10_000 && !this.stopped; i++) {
       const cursor = this.o.store.root(this.rootId)?.cursor ?? 0;
       let page;
@@ -346,7 +620,8 @@ export class RootSync extends EventEmitter {
           await this.o.api.root(this.rootId, { includeDeleted: false });
           this.feedSupported = false;
           this.o.log.info({ root: this.rootId }, 'the server has no change feed; polling folder listings instead');
-          return this.walkRemote();
+          await this.walkRemote();
+          return true;
         }
         throw err;
       }
@@ -365,8 +640,10 @@ export class RootSync extends EventEmitter {
         })),
         page.cursor,
       );
-      if (!page.has_more) return;
+      if (page.results.length > 0) changed = true;
+      if (!page.has_more) return changed;
     }
+    return changed;
   }
 
   private async walkRemote(): Promise<void> {
@@ -374,31 +651,148 @@ export class RootSync extends EventEmitter {
     this.o.store.replaceRemoteTree(this.rootId, await this.walker.walk());
   }
 
-  private async scanLocal(): Promise<void> {
-    const previous = this.o.store.localTree(this.rootId);
-    const excluded = this.o.policy().excludedExtensions ?? [];
+  /**
+   * Brings the local tree up to date with the disk: a full scan at start, after watcher errors
+   * and periodically; otherwise only the dirty paths (a folder with its subtree). Only rows that
+   * changed are written. Returns whether the tree changed.
+   */
+  private async scanLocal(): Promise<boolean> {
+    const rules = ignoreRules(this.o.policy().excludedExtensions ?? []);
     const temps: string[] = [];
-    const { entries, problems } = await scanTree(this.rootDir, {
+    const hints = this.hints;
+    const dirty = this.dirtyPaths;
+    this.hints = new Map();
+    this.dirtyPaths = new Set();
+    const full = this.fullScanNeeded || !this.localCache;
+    // A full scan over a tree the watcher kept up to date (not the first one, nothing dirty
+    // pending) should find nothing new: say so if it does.
+    const safetyNet = full && this.localCache !== undefined && dirty.size === 0;
+    this.fullScanNeeded = false;
+    const opts = (previous: ReadonlyMap<string, LocalEntry>): ScanOptions => ({
       onTempFile: (abs) => temps.push(abs),
       // Junk and our temp files are never synced; policy exclusions reach the planner, which
       // explains them as warnings.
       ignore: (name) => {
-        const r = ignoreReason(name, excluded);
+        const r = rules(name);
         return r !== null && r.kind !== 'excluded';
       },
-      previous: (rel) => {
-        const e = previous.get(rel);
-        return e && { size: e.size, mtimeMs: e.mtime, inode: e.fileId, sha256: e.sha256 ?? undefined };
-      },
+      previous: (rel) => hints.get(rel) ?? asPrevious(previous.get(rel)),
     });
-    for (const pr of problems) this.o.log.debug({ root: this.rootId, ...pr }, 'scan problem');
+    let changed: boolean;
+    try {
+      if (full) {
+        changed = await this.fullScan(opts);
+        if (changed && safetyNet) this.o.log.info({ root: this.rootId }, 'a full rescan found changes the watcher had not reported');
+      }
+      else if (dirty.size === 0) return false;
+      else changed = await this.partialScan(dirty, opts);
+    } catch (err) {
+      // Whatever was dirty is still unknown: look at everything next time.
+      this.fullScanNeeded = true;
+      throw err;
+    }
     // No operation of this engine runs during a scan: temp files not being written are leftovers
     // (e.g. of a download whose folder the user renamed meanwhile).
     for (const abs of temps) if (isStaleTempFile(abs)) await fsp.rm(abs, { force: true, recursive: true }).catch(() => undefined);
-    this.o.store.replaceLocalTree(
-      this.rootId,
-      entries.map((e) => ({ path: e.path, kind: e.kind, fileId: e.inode, size: e.size, mtime: e.mtimeMs, sha256: e.kind === 'file' ? (e.sha256 ?? null) : null })),
-    );
+    return changed;
+  }
+
+  private logProblems(problems: readonly ScanProblem[]): void {
+    for (const pr of problems) this.o.log.debug({ root: this.rootId, ...pr }, 'scan problem');
+  }
+
+  private async fullScan(opts: (previous: ReadonlyMap<string, LocalEntry>) => ScanOptions): Promise<boolean> {
+    const previous = this.localCache ?? this.o.store.localTree(this.rootId);
+    this.lastFullScan = Date.now();
+    const { entries, problems } = await scanTree(this.rootDir, opts(previous));
+    this.logProblems(problems);
+    const next = new Map<string, LocalEntry>();
+    const puts: LocalEntry[] = [];
+    for (const e of entries) {
+      const le = toLocal(e);
+      next.set(le.path, le);
+      const old = previous.get(le.path);
+      if (!old || !sameLocal(old, le)) puts.push(le);
+    }
+    const removes: string[] = [];
+    for (const p of previous.keys()) if (!next.has(p)) removes.push(p);
+    this.o.store.updateLocalTree(this.rootId, puts, removes);
+    this.localCache = next;
+    return puts.length > 0 || removes.length > 0;
+  }
+
+  /** Re-scans the dirty paths only (each with its subtree if it is a folder). */
+  private async partialScan(dirty: ReadonlySet<string>, opts: (previous: ReadonlyMap<string, LocalEntry>) => ScanOptions): Promise<boolean> {
+    const cache = this.localCache!;
+    const o = opts(cache);
+    // Each dirty path, or its highest ancestor the tree does not know as a folder (a new
+    // folder's entries are scanned with it); then only the topmost of nested ones.
+    const tops = new Set<string>();
+    for (let rel of dirty) {
+      for (let p = parentPath(rel); p !== '' && cache.get(p)?.kind !== 'folder'; p = parentPath(p)) rel = p;
+      tops.add(rel);
+    }
+    const list = [...tops].filter((r) => {
+      for (let p = parentPath(r); p !== ''; p = parentPath(p)) if (tops.has(p)) return false;
+      return true;
+    });
+    // Their folders must still be folders inside the root (no symlink on the way); if not, the
+    // tree is too far behind for a partial look.
+    const verified = new Set<string>();
+    for (const r of list) {
+      const parent = parentPath(r);
+      if (parent === '') continue;
+      let ok = false;
+      try {
+        ok = (await lstatInside(this.rootDir, parent, verified)).st?.isDirectory() === true;
+      } catch (err) {
+        if (!(err instanceof ConfinementError)) throw err;
+      }
+      if (!ok) return this.fullScan(opts);
+    }
+    const problems: ScanProblem[] = [];
+    const found = new Map<string, LocalEntry>();
+    for (const r of list) {
+      const e = await scanEntry(path.join(this.rootDir, ...r.split('/')), r, o, problems);
+      if (!e) continue;
+      found.set(r, toLocal(e));
+      if (e.kind === 'folder') {
+        const sub = await scanTree(this.rootDir, o, r);
+        problems.push(...sub.problems);
+        for (const x of sub.entries) found.set(x.path, toLocal(x));
+      }
+    }
+    this.logProblems(problems);
+    // What the tree held at and below each path.
+    const gone = new Set<string>();
+    const folders = new Set<string>();
+    for (const r of list) {
+      const old = cache.get(r);
+      if (!old) continue;
+      if (!found.has(r)) gone.add(r);
+      if (old.kind === 'folder') folders.add(r);
+    }
+    if (folders.size > 0) {
+      for (const p of cache.keys()) {
+        if (found.has(p) || gone.has(p)) continue;
+        for (let a = parentPath(p); a !== ''; a = parentPath(a)) {
+          if (folders.has(a)) {
+            gone.add(p);
+            break;
+          }
+        }
+      }
+    }
+    const puts: LocalEntry[] = [];
+    for (const [p, e] of found) {
+      const old = cache.get(p);
+      if (!old || !sameLocal(old, e)) puts.push(e);
+    }
+    const removes = [...gone];
+    this.o.store.updateLocalTree(this.rootId, puts, removes);
+    for (const p of removes) cache.delete(p);
+    for (const e of puts) cache.set(e.path, e);
+    return puts.length > 0 || removes.length > 0;
   }
 
   private async cleanTempFiles(): Promise<void> {
@@ -423,27 +817,31 @@ export class RootSync extends EventEmitter {
 
   // ----- the executor -----
 
-  private async lstatLocal(rel: string): Promise<{ abs: string; st: Stats | undefined }> {
-    const abs = await resolveInside(this.rootDir, rel);
-    try {
-      return { abs, st: await fsp.lstat(abs) };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { abs, st: undefined };
-      throw err;
-    }
+  /**
+   * The absolute path of `rel` (confined: no symlink or file on the way) and its lstat. Cached:
+   * folders checked earlier in this cycle are not checked again (reads and first looks only;
+   * deletes, moves and the last look before a rename check the whole chain).
+   */
+  private async lstatLocal(rel: string, cached = false): Promise<{ abs: string; st: Stats | undefined }> {
+    return lstatInside(this.rootDir, rel, cached ? this.verified : undefined);
   }
 
   /** The local entry must still be what the scan saw (same file id, size and mtime). */
-  private async expectUnchanged(rel: string, expect: { fileId: string } | null, scanned: LocalEntry | undefined): Promise<string> {
-    const { abs, st } = await this.lstatLocal(rel);
-    this.compareEntry(rel, expect, scanned, st);
+  private async expectUnchanged(rel: string, expect: { fileId: string } | null, scanned: LocalEntry | undefined, cached = false): Promise<string> {
+    const { abs, st } = await this.lstatLocal(rel, cached);
+    // Early looks of a cached round leave the letter-case twin to the last look before the swap.
+    this.compareEntry(rel, expect, scanned, st, !cached);
     return abs;
   }
 
-  /** expectUnchanged on a stat the caller took (synchronous: used right before a swap). */
-  private compareEntry(rel: string, expect: { fileId: string } | null, scanned: LocalEntry | undefined, st: Stats | undefined): void {
+  /**
+   * expectUnchanged on a stat the caller took (synchronous: used right before a swap). `twins`:
+   * also look for the name in other letter case (a folder listing; done at the last look).
+   */
+  private compareEntry(rel: string, expect: { fileId: string } | null, scanned: LocalEntry | undefined, st: Stats | undefined, twins = true): void {
     if (expect === null) {
       if (st) throw new Skip(`${rel} appeared locally`);
+      if (!twins) return;
       const twin = this.caseTwin(rel);
       if (twin !== undefined) throw new Skip(`${rel} appeared locally as ${twin}`);
       return;
@@ -477,7 +875,7 @@ export class RootSync extends EventEmitter {
     const rootId = this.rootId;
     switch (op.type) {
       case 'upload': {
-        const abs = await this.expectUnchanged(op.localPath, op.expectLocal, trees.local.get(op.localPath));
+        const abs = await this.expectUnchanged(op.localPath, op.expectLocal, trees.local.get(op.localPath), true);
         const key = `up:${op.localPath}`;
         this.transfers.set(key, { rootId, path: op.localPath, direction: 'up', size: op.expectLocal.size, started: this.now().toISOString() });
         try {
@@ -505,14 +903,20 @@ export class RootSync extends EventEmitter {
           // Exactly the scanned size, or the request is aborted at once (see readExactly).
           let changed: string | undefined;
           const body = readExactly(abs, op.expectLocal.size, (why) => (changed = why));
+          // A failure before the request listens (while the signature's temp file is made) stays
+          // on the stream for the request; it must not be an uncaught exception meanwhile.
+          body.on('error', () => undefined);
+          // The signature of the sent bytes is made while they are sent (for later deltas).
+          const signing = sigs ? await signWhileUploading(sigs, { rootId, size: op.expectLocal.size }, body) : undefined;
           let file: Awaited<ReturnType<RemoteApi['upload']>>;
           try {
-            file = await api.upload(rootId, op.remoteParentId, op.name, body, {
+            file = await api.upload(rootId, op.remoteParentId, op.name, signing?.stream ?? body, {
               size: op.expectLocal.size,
               modified: new Date(op.expectLocal.mtime),
               ...(op.remoteId !== null ? { fileId: op.remoteId, baseRevisionId: op.baseRevisionId ?? undefined } : {}),
             });
           } catch (err) {
+            await signing?.discard().catch(() => undefined);
             if (changed !== undefined) throw new Skip(`${op.localPath} ${changed} while it was sent`);
             throw err;
           } finally {
@@ -520,11 +924,7 @@ export class RootSync extends EventEmitter {
           }
           this.counters.bytesUp += op.expectLocal.size;
           this.counters.wholeUploads++;
-          if (sigs) {
-            await rememberUploaded(sigs, { rootId, fileId: file.id, revisionId: file.revision_id, abs, size: file.size, sha256: file.sha256 ?? op.expectLocal.sha256 }).catch((err: unknown) =>
-              this.o.log.debug({ err }, 'could not keep the signature of an uploaded file'),
-            );
-          }
+          await signing?.keep(file.id, file.revision_id).catch((err: unknown) => this.o.log.debug({ err }, 'could not keep the signature of an uploaded file'));
           return { remoteId: file.id, revisionId: file.revision_id, sha256: file.sha256 ?? undefined, uploadedSize: file.size };
         } finally {
           this.transfers.delete(key);
@@ -532,7 +932,7 @@ export class RootSync extends EventEmitter {
       }
       case 'download': {
         const scanned = trees.local.get(op.localPath);
-        await this.expectUnchanged(op.localPath, op.expectLocal, scanned);
+        await this.expectUnchanged(op.localPath, op.expectLocal, scanned, true);
         await this.expectFolder(parentPath(op.localPath));
         const key = `down:${op.localPath}`;
         this.transfers.set(key, { rootId, path: op.localPath, direction: 'down', size: op.size, started: this.now().toISOString() });
@@ -547,7 +947,7 @@ export class RootSync extends EventEmitter {
               fileId: op.remoteId,
               baseRevisionId: base.revisionId,
               revisionId: op.revisionId,
-              basisAbs: await resolveInside(this.rootDir, op.localPath),
+              basisAbs: await resolveInside(this.rootDir, op.localPath, this.verified),
               baseSize: base.size,
               size: op.size,
             });
@@ -572,10 +972,12 @@ export class RootSync extends EventEmitter {
           const mtimeMs = remote?.modified ? Date.parse(`${remote.modified}Z`) : undefined;
           const res = await writeFileAtomic(this.rootDir, op.localPath, body, {
             createParents: false,
+            verified: this.verified,
+            dirSyncer: this.dirSyncer,
             expectedSha256: op.sha256 ?? undefined,
             mtimeMs: Number.isFinite(mtimeMs) ? mtimeMs : undefined,
             beforeRename: async () => {
-              await this.expectUnchanged(op.localPath, op.expectLocal, scanned);
+              await this.expectUnchanged(op.localPath, op.expectLocal, scanned, true);
             },
             lastCheck: (st) => this.compareEntry(op.localPath, op.expectLocal, scanned, st),
           }).catch((err: unknown) => {
@@ -594,11 +996,16 @@ export class RootSync extends EventEmitter {
         const { abs, st } = await this.lstatLocal(op.localPath);
         if (st) throw new Skip(`${op.localPath} exists`);
         await this.expectFolder(parentPath(op.localPath));
+        // The last look (letter-case twin) and the mkdir back to back (no await between): a folder
+        // the user makes meanwhile in other letter case must not end up beside ours.
         const twin = this.caseTwin(op.localPath);
         if (twin !== undefined) throw new Skip(`${op.localPath} exists as ${twin}`);
-        await fsp.mkdir(abs).catch((err: NodeJS.ErrnoException) => {
-          throw err.code === 'EEXIST' || err.code === 'ENOENT' ? new Skip(`${op.localPath}: ${err.code}`) : err;
-        });
+        try {
+          mkdirSync(abs);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          throw code === 'EEXIST' || code === 'ENOENT' ? new Skip(`${op.localPath}: ${code}`) : err;
+        }
         return { localFileId: fileId(await fsp.lstat(abs)) };
       }
       case 'createRemoteFolder': {
@@ -628,6 +1035,12 @@ export class RootSync extends EventEmitter {
         return {};
       }
       case 'deleteRemote':
+        if (!this.caseInsensitive && !trees.local.has(op.syncedPath)) {
+          // The local tree says it is gone: the disk must agree (the tree is kept up to date by
+          // watcher events; one missed must not delete the server's copy of a file that is there).
+          const { st } = await this.lstatLocal(op.syncedPath, true);
+          if (st && (st.isFile() || st.isDirectory())) throw new Skip(`${op.syncedPath} is there locally`);
+        }
         await api.delete(rootId, { type: op.kind, id: op.remoteId }, op.kind === 'file' && op.baseRevisionId !== null ? { baseRevisionId: op.baseRevisionId } : {});
         return {};
       case 'moveLocal': {
@@ -678,7 +1091,7 @@ export class RootSync extends EventEmitter {
   /** The local folder `rel` ('' = the root) must exist (the user may have moved or removed it since the scan). */
   private async expectFolder(rel: string): Promise<void> {
     if (rel === '') return;
-    const { st } = await this.lstatLocal(rel);
+    const { st } = await this.lstatLocal(rel, true);
     if (!st?.isDirectory()) throw new Skip(`folder ${rel} is missing`);
   }
 
@@ -769,6 +1182,30 @@ export class RootSync extends EventEmitter {
   /** Remote entry of a path (for callers that resolve collisions). */
   remoteEntry(p: string): RemoteEntry | undefined {
     return this.o.store.remoteTree(this.rootId).tree.get(p);
+  }
+}
+
+/** Bytes an operation transfers (0: none). */
+function transferSize(op: Operation): number {
+  if (op.type === 'upload') return op.expectLocal.size;
+  if (op.type === 'download') return op.size;
+  return 0;
+}
+
+/** Local paths an operation looks at or changes. */
+function localPathsOf(op: Operation): string[] {
+  switch (op.type) {
+    case 'moveLocal':
+    case 'moveRemote':
+      return [op.from, op.to];
+    case 'deleteRemote':
+      return [op.syncedPath];
+    case 'warning':
+      return [];
+    case 'updateSynced':
+      return op.localPath ? [op.localPath] : [];
+    default:
+      return [op.localPath];
   }
 }
 

@@ -16,10 +16,36 @@ import { apiErrorCode } from './remote.js';
 
 /** Signatures of synced bases: <dir>/<rootId>/<remoteId>-<revisionId>.sig (only the newest kept). */
 export class SignatureStore {
+  /** Per root: remote id → the revisions whose signature files exist (read from the folder once). */
+  private readonly index = new Map<number, Promise<Map<number, Set<number>>>>();
+
   constructor(readonly dir: string) {}
 
   private file(rootId: number, remoteId: number, revisionId: number): string {
     return path.join(this.dir, String(rootId), `${remoteId}-${revisionId}.sig`);
+  }
+
+  private revisionsOf(rootId: number): Promise<Map<number, Set<number>>> {
+    let p = this.index.get(rootId);
+    if (!p) {
+      p = fsp.readdir(path.join(this.dir, String(rootId))).then(
+        (names) => {
+          const m = new Map<number, Set<number>>();
+          for (const name of names) {
+            const g = /^(\d+)-(\d+)\.sig$/.exec(name);
+            if (!g) continue;
+            const id = Number(g[1]);
+            let revs = m.get(id);
+            if (!revs) m.set(id, (revs = new Set()));
+            revs.add(Number(g[2]));
+          }
+          return m;
+        },
+        () => new Map<number, Set<number>>(),
+      );
+      this.index.set(rootId, p);
+    }
+    return p;
   }
 
   async get(rootId: number, remoteId: number, revisionId: number): Promise<Buffer | undefined> {
@@ -37,14 +63,17 @@ export class SignatureStore {
     return path.join(d, `.tmp-${randomBytes(6).toString('hex')}`);
   }
 
-  /** Keeps `tmp` as the signature of (remoteId, revisionId) and drops older ones of the file. */
+  /** Keeps `tmp` as the signature of (remoteId, revisionId) and drops older ones of the file (no folder listing). */
   async put(rootId: number, remoteId: number, revisionId: number, tmp: string): Promise<void> {
+    const index = await this.revisionsOf(rootId);
     const target = this.file(rootId, remoteId, revisionId);
     await fsp.rename(tmp, target);
-    const d = path.dirname(target);
-    for (const name of await fsp.readdir(d)) {
-      if (name.startsWith(`${remoteId}-`) && name !== path.basename(target)) await fsp.rm(path.join(d, name), { force: true });
-    }
+    let revs = index.get(remoteId);
+    if (!revs) index.set(remoteId, (revs = new Set()));
+    const older = [...revs].filter((r) => r !== revisionId);
+    revs.clear();
+    revs.add(revisionId);
+    for (const r of older) await fsp.rm(this.file(rootId, remoteId, r), { force: true });
   }
 }
 
@@ -139,21 +168,25 @@ export async function tryDeltaUpload(
   }
 }
 
-/** After a whole-file upload: the signature of what was uploaded (if the file still hashes the same). */
-export async function rememberUploaded(sigs: SignatureStore, a: { rootId: number; fileId: number; revisionId: number; abs: string; size: number; sha256: string }): Promise<void> {
-  if (!rsyncAvailable() || a.size < 1 || !deltaWorthwhile(a.size, a.size)) return;
-  const tmp = await sigs.tempPath(a.rootId);
-  try {
-    const hash = createHash('sha256');
-    const src = createReadStream(a.abs, { highWaterMark: 1 << 20 });
-    src.on('data', (c: string | Buffer) => {
-      hash.update(c);
-    });
-    await pipeline(src, sigStream(a.size), createWriteStream(tmp));
-    if (hash.digest('hex') === a.sha256) await sigs.put(a.rootId, a.fileId, a.revisionId, tmp);
-  } finally {
-    await fsp.rm(tmp, { force: true });
-  }
+/**
+ * For a whole-file upload: tees the bytes sent into a signature (no second read of the file).
+ * `keep` stores it for the revision the server made of exactly those bytes; `discard` drops it.
+ */
+export async function signWhileUploading(
+  sigs: SignatureStore,
+  a: { rootId: number; size: number },
+  content: Readable,
+): Promise<{ stream: Readable; keep: (fileId: number, revisionId: number) => Promise<void>; discard: () => Promise<void> }> {
+  if (!rsyncAvailable() || a.size < 1 || !deltaWorthwhile(a.size, a.size)) return { stream: content, keep: async () => undefined, discard: async () => undefined };
+  const t = await teeSignature(sigs, a.rootId, a.size, content);
+  return {
+    stream: t.stream,
+    keep: async (fileId, revisionId) => {
+      if (await t.done) await sigs.put(a.rootId, fileId, revisionId, t.tmp);
+      await fsp.rm(t.tmp, { force: true });
+    },
+    discard: t.discard,
+  };
 }
 
 export interface DeltaDownloadApi {
@@ -201,7 +234,25 @@ export async function withSignature(
   content: Readable,
 ): Promise<{ stream: Readable; keep: () => Promise<void>; discard: () => Promise<void> }> {
   if (!rsyncAvailable() || !deltaWorthwhile(a.size, a.size)) return { stream: content, keep: async () => undefined, discard: async () => undefined };
-  const tmp = await sigs.tempPath(a.rootId);
+  const t = await teeSignature(sigs, a.rootId, a.size, content);
+  return {
+    stream: t.stream,
+    keep: async () => {
+      if (await t.done) await sigs.put(a.rootId, a.fileId, a.revisionId, t.tmp);
+      await fsp.rm(t.tmp, { force: true });
+    },
+    discard: t.discard,
+  };
+}
+
+/** `content` split in two: the stream to consume and a signature written to a temp file. */
+async function teeSignature(
+  sigs: SignatureStore,
+  rootId: number,
+  size: number,
+  content: Readable,
+): Promise<{ stream: Readable; tmp: string; done: Promise<boolean>; discard: () => Promise<void> }> {
+  const tmp = await sigs.tempPath(rootId);
   const out = new PassThrough({ highWaterMark: 1 << 20 });
   const toSig = new PassThrough({ highWaterMark: 1 << 20 });
   content.pipe(out);
@@ -210,24 +261,25 @@ export async function withSignature(
     out.destroy(err);
     toSig.destroy(err);
   });
+  // The error stays on `out` for its consumer; one that has stopped listening (a request that
+  // already failed) must not turn it into an uncaught exception.
+  out.on('error', () => undefined);
   // Failed already (while the temp path was made): pass the error on, or `out` never ends.
   if (content.errored) {
     out.destroy(content.errored);
     toSig.destroy(content.errored);
   }
-  const sigDone = pipeline(toSig, sigStream(a.size), createWriteStream(tmp)).then(
+  const done = pipeline(toSig, sigStream(size), createWriteStream(tmp)).then(
     () => true,
     () => false,
   );
   return {
     stream: out,
-    keep: async () => {
-      if (await sigDone) await sigs.put(a.rootId, a.fileId, a.revisionId, tmp);
-      await fsp.rm(tmp, { force: true });
-    },
+    tmp,
+    done,
     discard: async () => {
       toSig.destroy();
-      await sigDone;
+      await done;
       await fsp.rm(tmp, { force: true });
     },
   };
