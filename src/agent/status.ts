@@ -39,7 +39,8 @@ export interface AgentStatus {
   roots: RootStatusJson[];
   /** Whether delta transfers are possible (the librsync addon loaded), and why not. */
   delta: { available: boolean; reason: string | null };
-  transfers: { root_id: number; path: string; direction: 'up' | 'down'; size: number; started: string }[];
+  /** In-flight transfers; `done` is the content bytes sent or written so far (progress). */
+  transfers: { root_id: number; path: string; direction: 'up' | 'down'; size: number; started: string; done: number }[];
   /**
    * The bandwidth limit in force (bytes/s, null = unlimited), whether an exception window is
    * on, its next edge, and the content bytes that passed the limiter since the agent started.
@@ -98,7 +99,7 @@ export function buildStatus(store: StateStore, live: LiveState | undefined): Age
       };
     }),
     transfers: [...(live?.engines ?? [])].flatMap((e) =>
-      [...e.transfers.values()].map((t) => ({ root_id: t.rootId, path: t.path, direction: t.direction, size: t.size, started: t.started })),
+      [...e.transfers.values()].map((t) => ({ root_id: t.rootId, path: t.path, direction: t.direction, size: t.size, started: t.started, done: Math.min(t.done, t.size) })),
     ),
     ...(live?.throttle
       ? {

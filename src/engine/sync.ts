@@ -81,6 +81,8 @@ export interface TransferInfo {
   direction: 'up' | 'down';
   size: number;
   started: string;
+  /** Content bytes read for sending (up) or written (down) so far: the transfer's progress. */
+  done: number;
 }
 
 export interface RootStatus {
@@ -877,7 +879,8 @@ export class RootSync extends EventEmitter {
       case 'upload': {
         const abs = await this.expectUnchanged(op.localPath, op.expectLocal, trees.local.get(op.localPath), true);
         const key = `up:${op.localPath}`;
-        this.transfers.set(key, { rootId, path: op.localPath, direction: 'up', size: op.expectLocal.size, started: this.now().toISOString() });
+        const info: TransferInfo = { rootId, path: op.localPath, direction: 'up', size: op.expectLocal.size, started: this.now().toISOString(), done: 0 };
+        this.transfers.set(key, info);
         try {
           const sigs = this.o.signatures;
           const base = op.synced.replaces !== null ? trees.synced.get(op.synced.replaces) : undefined;
@@ -908,9 +911,14 @@ export class RootSync extends EventEmitter {
           body.on('error', () => undefined);
           // The signature of the sent bytes is made while they are sent (for later deltas).
           const signing = sigs ? await signWhileUploading(sigs, { rootId, size: op.expectLocal.size }, body) : undefined;
+          // Progress: the bytes the request has taken (it reads through the bandwidth limiter).
+          const source = signing?.stream ?? body;
+          const sent = counter((n) => (info.done += n));
+          source.on('error', (err) => sent.destroy(err));
+          source.pipe(sent);
           let file: Awaited<ReturnType<RemoteApi['upload']>>;
           try {
-            file = await api.upload(rootId, op.remoteParentId, op.name, signing?.stream ?? body, {
+            file = await api.upload(rootId, op.remoteParentId, op.name, sent, {
               size: op.expectLocal.size,
               modified: new Date(op.expectLocal.mtime),
               ...(op.remoteId !== null ? { fileId: op.remoteId, baseRevisionId: op.baseRevisionId ?? undefined } : {}),
@@ -921,6 +929,7 @@ export class RootSync extends EventEmitter {
             throw err;
           } finally {
             body.destroy();
+            sent.destroy();
           }
           this.counters.bytesUp += op.expectLocal.size;
           this.counters.wholeUploads++;
@@ -935,7 +944,8 @@ export class RootSync extends EventEmitter {
         await this.expectUnchanged(op.localPath, op.expectLocal, scanned, true);
         await this.expectFolder(parentPath(op.localPath));
         const key = `down:${op.localPath}`;
-        this.transfers.set(key, { rootId, path: op.localPath, direction: 'down', size: op.size, started: this.now().toISOString() });
+        const info: TransferInfo = { rootId, path: op.localPath, direction: 'down', size: op.size, started: this.now().toISOString(), done: 0 };
+        this.transfers.set(key, info);
         const sigs = this.o.signatures;
         let signature: Awaited<ReturnType<typeof withSignature>> | undefined;
         try {
@@ -968,6 +978,12 @@ export class RootSync extends EventEmitter {
             body = signature.stream;
             body.on('error', () => undefined);
           }
+          // Progress: the bytes of the new content produced so far (whole or patched from a delta).
+          const produced = body;
+          const progress = counter((n) => (info.done += n));
+          produced.on('error', (err) => progress.destroy(err));
+          body = produced.pipe(progress);
+          body.on('error', () => undefined);
           const remote = trees.remote.get(op.remotePath);
           const mtimeMs = remote?.modified ? Date.parse(`${remote.modified}Z`) : undefined;
           const res = await writeFileAtomic(this.rootDir, op.localPath, body, {

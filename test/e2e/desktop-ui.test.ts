@@ -309,13 +309,12 @@ describe('transfers and bandwidth', () => {
     // The speed shown is measured, not a placeholder.
     await eventually(async () => (await item.locator('[data-fact="speed"]').textContent())?.endsWith('KiB/s') === true, 10_000, 'a speed');
     const transfer = (await stateOf(laptop)).status.transfers.find((x: { path: string }) => x.path === 'big.bin');
-    if (transfer && typeof transfer.done === 'number') {
-      // Progress moves: the bar's value and the text grow.
-      const v0 = Number(await item.locator('progress').getAttribute('value'));
-      await eventually(async () => Number(await item.locator('progress').getAttribute('value')) > v0, 10_000, 'progress');
-      expect(await item.locator('[data-fact="progress"]').textContent()).toMatch(/ of 3\.00 MiB \(\d+ %\)$/);
-      await eventually(async () => (await item.locator('[data-fact="eta"]').textContent()) !== '—', 10_000, 'a time left');
-    }
+    expect(transfer).toMatchObject({ direction: 'up', size: 3 * 1024 * KiB, done: expect.any(Number) });
+    // Progress moves: the bar's value and the text grow.
+    const v0 = Number(await item.locator('progress').getAttribute('value'));
+    await eventually(async () => Number(await item.locator('progress').getAttribute('value')) > v0, 10_000, 'progress');
+    expect(await item.locator('[data-fact="progress"]').textContent()).toMatch(/ of 3\.00 MiB \(\d+ %\)$/);
+    await eventually(async () => (await item.locator('[data-fact="eta"]').textContent()) !== '—', 10_000, 'a time left');
     await screenshots(page, '06-transfers');
 
     // 200 KiB/s, and an exception window at 400 KiB/s starting 40 s from now (UTC, as the agent's schedule).
