@@ -237,7 +237,7 @@ export class AgentDaemon {
         for (const t of ['synced_nodes', 'local_nodes']) this.store!.db.prepare(`DELETE FROM ${t} WHERE root_id = ?`).run(root.id);
       })();
     }
-    const hadBase = this.store.syncedTree(root.id).size > 0;
+    const hadBase = this.store.hasSyncedBase(root.id);
     const exists = await fsp.stat(syncDir).then(
       (s) => s.isDirectory(),
       () => false,

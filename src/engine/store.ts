@@ -367,6 +367,11 @@ export class StateStore {
 
   // ----- synced tree -----
 
+  /** Whether the root has a synced base at all (without loading it). */
+  hasSyncedBase(rootId: number): boolean {
+    return this.q(`SELECT 1 FROM synced_nodes WHERE root_id = ? LIMIT 1`).get(rootId) !== undefined;
+  }
+
   syncedTree(rootId: number): Map<string, SyncedEntry> {
     const rows = this.q(`SELECT * FROM synced_nodes WHERE root_id = ?`).iterate(rootId) as IterableIterator<{
       path: string;

@@ -1,8 +1,9 @@
 // src/main's message and web rules: the agent's ready message, restart backoff, the SSE
 // parser, the State parser, and where the window may go and where the token may be sent.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import type { ActivityEntry as AgentActivity, State as AgentState } from '../../src/agent/control/state.js';
 import { DEFAULT_RESTART_POLICY, nextRestart, parseReady } from '../../src/main/agent-protocol.js';
-import { parseActivityEntry, parseAgentState, pushActivity, type ActivityView } from '../../src/main/agent-state.js';
+import { parseActivityEntry, parseAgentState, pushActivity, type ActivityView, type AgentStateView } from '../../src/main/agent-state.js';
 import { SseParser } from '../../src/main/sse.js';
 import { isAgentUrl, navigationAllowed, originOf, withAgentAuthorization, windowUrl } from '../../src/main/web-security.js';
 
@@ -178,5 +179,15 @@ describe('window security rules', () => {
     expect(windowUrl('http://127.0.0.1:51234/')).toBe('http://127.0.0.1:51234/');
     expect(windowUrl('http://127.0.0.1:51234/', 'collisions')).toBe('http://127.0.0.1:51234/#/collisions');
     expect(windowUrl('http://127.0.0.1:51234/#/old', '/activity')).toBe('http://127.0.0.1:51234/#/activity');
+  });
+});
+
+describe("main's view of the control API matches what the agent sends", () => {
+  it('the agent State and ActivityEntry are assignable to the views main reads (compile-time check, run by tsc)', () => {
+    // src/main keeps structural copies of the JSON contract (docs/control-api.md) so it does not
+    // load the agent's modules; these assertions fail the type check when the two drift apart.
+    expectTypeOf<AgentState>().toExtend<AgentStateView>();
+    expectTypeOf<AgentActivity>().toExtend<ActivityView>();
+    expect(true).toBe(true);
   });
 });
