@@ -2,27 +2,22 @@
 // case-only renames, remote moves, and concurrent creations of one name.
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { converged, eventually, runCli, TestAgent } from '../helpers/agents.js';
-import { newPerson } from '../helpers/files.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { converged, eventually, runCli, type TestAgent } from '../helpers/agents.js';
+import { startAgentPair, type AgentPair } from '../helpers/pair.js';
+import type { TestServer } from '../helpers/server.js';
 
+let pair: AgentPair | undefined;
 let t: TestServer;
 let a: TestAgent;
 let b: TestAgent;
 
 beforeAll(async () => {
-  t = await startTestServer();
-  const p = newPerson(t);
-  const account = { email: p.email, password: 'user-password-1' };
-  a = new TestAgent('ca', { url: t.url, fingerprint: t.server.fingerprint }, account);
-  b = new TestAgent('cb', { url: t.url, fingerprint: t.server.fingerprint }, account);
-  await Promise.all([a.login(), b.login()]);
-  await Promise.all([a.start(), b.start()]);
+  pair = await startAgentPair(['ca', 'cb']);
+  ({ t, a, b } = pair);
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
-  await t?.stop();
+  await pair?.stop();
 });
 
 const serverIdOf = (name: string) => (t.server.ctx.db.prepare(`SELECT id FROM nodes WHERE name = ? AND is_deleted = 0`).get(name) as { id: number } | undefined)?.id;

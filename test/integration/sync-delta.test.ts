@@ -7,9 +7,9 @@ import { readFileSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rsyncAvailable } from '../../src/native/librsync.js';
-import { eventually, TestAgent } from '../helpers/agents.js';
-import { newPerson } from '../helpers/files.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { eventually, type TestAgent } from '../helpers/agents.js';
+import { startAgentPair, type AgentPair } from '../helpers/pair.js';
+import type { TestServer } from '../helpers/server.js';
 
 const MB = Number(process.env.AXIS_DELTA_E2E_MB ?? 256);
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -36,20 +36,16 @@ async function arrived(agent: TestAgent, want: string, size: number, timeoutMs: 
   );
 }
 
+let pair: AgentPair | undefined;
+
 beforeAll(async () => {
   expect(rsyncAvailable(), 'the librsync addon must be built (npm install builds it)').toBe(true);
-  t = await startTestServer();
-  const p = newPerson(t);
-  const account = { email: p.email, password: 'user-password-1' };
-  a = new TestAgent('da', { url: t.url, fingerprint: t.server.fingerprint }, account);
-  b = new TestAgent('db', { url: t.url, fingerprint: t.server.fingerprint }, account);
-  await Promise.all([a.login(), b.login()]);
-  await Promise.all([a.start(), b.start()]);
+  pair = await startAgentPair(['da', 'db']);
+  ({ t, a, b } = pair);
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
-  await t?.stop();
+  await pair?.stop();
 });
 
 describe(`delta transfer of a ${MB} MiB file`, () => {

@@ -2,32 +2,28 @@
 // documented folder listings (with hash → 304) and still converge.
 import { rename, rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { converged, eventually, TestAgent } from '../helpers/agents.js';
-import { filesClient, newPerson, rootOf } from '../helpers/files.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { converged, eventually, type TestAgent } from '../helpers/agents.js';
+import { filesClient, rootOf } from '../helpers/files.js';
+import { startAgentPair, type AgentPair } from '../helpers/pair.js';
+import type { TestServer } from '../helpers/server.js';
 
 let t: TestServer;
 let a: TestAgent;
 let b: TestAgent;
 let rootId: number;
 
+let pair: AgentPair | undefined;
+
 beforeAll(async () => {
-  t = await startTestServer({ changeFeed: false });
-  const p = newPerson(t);
-  rootId = rootOf(t, p).id;
-  const feed = await filesClient(t, p).get(`${rootId}/changes`);
+  pair = await startAgentPair(['fa', 'fb'], { server: { changeFeed: false }, env: { AXIS_AGENT_POLL_MS: '300' } });
+  ({ t, a, b } = pair);
+  rootId = rootOf(t, pair.person).id;
+  const feed = await filesClient(t, pair.person).get(`${rootId}/changes`);
   expect(feed.statusCode).toBe(404);
-  const account = { email: p.email, password: 'user-password-1' };
-  a = new TestAgent('fa', { url: t.url, fingerprint: t.server.fingerprint }, account);
-  b = new TestAgent('fb', { url: t.url, fingerprint: t.server.fingerprint }, account);
-  a.env = b.env = { AXIS_AGENT_POLL_MS: '300' };
-  await Promise.all([a.login(), b.login()]);
-  await Promise.all([a.start(), b.start()]);
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
-  await t?.stop();
+  await pair?.stop();
 });
 
 describe('without the change feed', () => {

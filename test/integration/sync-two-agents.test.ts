@@ -1,27 +1,22 @@
 // Two real agents (two homes, two sync folders) and a real reference server: every change on
 // one side reaches the other, including offline edits on both sides followed by reconnect.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { converged, eventually, TestAgent } from '../helpers/agents.js';
-import { newPerson } from '../helpers/files.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { converged, eventually, type TestAgent } from '../helpers/agents.js';
+import { startAgentPair, type AgentPair } from '../helpers/pair.js';
+import type { TestServer } from '../helpers/server.js';
 
+let pair: AgentPair | undefined;
 let t: TestServer;
 let a: TestAgent;
 let b: TestAgent;
 
 beforeAll(async () => {
-  t = await startTestServer();
-  const p = newPerson(t);
-  const account = { email: p.email, password: 'user-password-1' };
-  a = new TestAgent('alpha', { url: t.url, fingerprint: t.server.fingerprint }, account);
-  b = new TestAgent('beta', { url: t.url, fingerprint: t.server.fingerprint }, account);
-  await Promise.all([a.login(), b.login()]);
-  await Promise.all([a.start(), b.start()]);
+  pair = await startAgentPair(['alpha', 'beta']);
+  ({ t, a, b } = pair);
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
-  await t?.stop();
+  await pair?.stop();
 });
 
 describe('two agents, one account', () => {
