@@ -204,7 +204,18 @@ export class PasswordLogin {
 }
 
 /** What the UI shows under the code field for a two-step mode. */
-export function twoStepHint(mode: TwoStepMode): string {
+/**
+ * The UI's hint for the code step: in email mode with an email address as the username, the
+ * (partly masked) address the code went to ("j…n@example.com", no spaces: the UI words it);
+ * otherwise a sentence.
+ */
+export function twoStepHint(mode: TwoStepMode, username?: string): string {
+  const at = username ? username.lastIndexOf('@') : -1;
+  if (mode === 'email' && username && at > 0 && at < username.length - 1) {
+    const local = username.slice(0, at);
+    const masked = local.length <= 2 ? `${local[0]}…` : `${local[0]}…${local[local.length - 1]}`;
+    return `${masked}${username.slice(at)}`;
+  }
   return channelMessage(mode);
 }
 

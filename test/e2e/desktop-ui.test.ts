@@ -403,7 +403,12 @@ describe('sign in, email mode', () => {
       await p.getByRole('button', { name: 'Sign in' }).click();
       await p.getByRole('button', { name: 'Trust this certificate and sign in' }).click();
       await p.getByRole('heading', { level: 1, name: 'Enter the code we emailed you' }).waitFor();
-      expect(await p.getByTestId('code-hint').textContent()).toContain('It may take a minute to arrive.');
+      const hint = await p.getByTestId('code-hint').textContent();
+      expect(hint).toContain('It may take a minute to arrive.');
+      // The address the code went to, partly masked.
+      const [local, domain] = other.email.split('@') as [string, string];
+      expect(hint).toContain(`We sent a code to ${local[0]}…${local[local.length - 1]}@${domain}.`);
+      expect(hint).not.toContain(other.email);
       const first = lastMessageTo(t, other.email);
 
       const sent = outbox(t).filter((m) => m.recipient === other.email).length;

@@ -420,7 +420,7 @@ export class AgentServiceCore extends EventEmitter {
           const mode = r.mode ?? 'authenticator';
           this.pending = { login, username: body.username, password: body.password, mode, wrongCodes: 0, expires: Date.now() + PENDING_MS };
           keep = true;
-          this.login = { state: 'twostep', server: target.server, username: body.username, mode, hint: twoStepHint(mode) };
+          this.login = { state: 'twostep', server: target.server, username: body.username, mode, hint: twoStepHint(mode, body.username) };
           return this.login;
         }
         return await this.finishLogin(login, body.username);
