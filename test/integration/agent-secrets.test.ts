@@ -12,35 +12,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { APP_SECRETS_LOGOUT_MESSAGE, APP_SECRETS_MESSAGE } from '../../src/agent/secrets.js';
-import { AgentHost, type AgentChild, type ForkAgent } from '../../src/main/agent-host.js';
+import { AgentHost } from '../../src/main/agent-host.js';
 import type { ReadyMessage, SecretsMessage } from '../../src/main/agent-protocol.js';
 import { eventually, REPO, runCli } from '../helpers/agents.js';
 import { newPerson } from '../helpers/files.js';
 import { call } from '../helpers/server-api.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { nodeFork } from '../helpers/utility-process.js';
 
 const ENTRY = path.join(REPO, 'dist/src/agent/service-entry.js');
 
-/** Electron's utilityProcess.fork, approximated with child_process.fork (same events). */
-const nodeFork: ForkAgent = (modulePath, args, options) => {
-  const cp = fork(modulePath, args, { env: options.env as NodeJS.ProcessEnv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-  cp.stderr?.resume();
-  const child: AgentChild = {
-    get pid() {
-      return cp.pid;
-    },
-    postMessage: (m) => {
-      if (cp.connected) cp.send(m as object);
-    },
-    kill: () => cp.kill('SIGKILL'),
-    on(event: 'exit' | 'message' | 'spawn', listener: (...a: never[]) => void) {
-      if (event === 'exit') cp.on('exit', (code, signal) => (listener as (c: number) => void)(code ?? (signal ? 128 : 0)));
-      else cp.on(event, listener as (...a: unknown[]) => void);
-      return child;
-    },
-  } as AgentChild;
-  return child;
-};
 
 let t: TestServer;
 let fp: string;

@@ -8,36 +8,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { AgentHost, NOT_STARTED, type AgentChild, type ForkAgent } from '../../src/main/agent-host.js';
+import { AgentHost, NOT_STARTED } from '../../src/main/agent-host.js';
 import type { ReadyMessage } from '../../src/main/agent-protocol.js';
 import type { AgentStateView } from '../../src/main/agent-state.js';
 import { controlRequest, fetchActivity, fetchState, followAgent } from '../../src/main/control-client.js';
 import { demoLoginBody, demoSignIn, newDemoConfig, seedDemoFolder } from '../../src/main/demo.js';
+import { nodeFork } from '../helpers/utility-process.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const ENTRY = path.join(REPO, 'dist/src/agent/service-entry.js');
 const DEMO_ENTRY = path.join(REPO, 'dist/src/main/demo-server-entry.js');
 
-/** Electron's utilityProcess.fork, approximated with child_process.fork (same events). */
-const nodeFork: ForkAgent = (modulePath, args, options) => {
-  const cp = fork(modulePath, args, { env: options.env as NodeJS.ProcessEnv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-  cp.stderr?.resume();
-  const child: AgentChild = {
-    get pid() {
-      return cp.pid;
-    },
-    postMessage: (m) => {
-      if (cp.connected) cp.send(m as object);
-    },
-    kill: () => cp.kill('SIGKILL'),
-    on(event: 'exit' | 'message' | 'spawn', listener: (...a: never[]) => void) {
-      if (event === 'exit') cp.on('exit', (code, signal) => (listener as (c: number) => void)(code ?? (signal ? 128 : 0)));
-      else cp.on(event, listener as (...a: unknown[]) => void);
-      return child;
-    },
-  } as AgentChild;
-  return child;
-};
 
 let dir: string;
 const hosts: AgentHost[] = [];
