@@ -135,12 +135,13 @@ describe('folder-only watcher', () => {
 
   it('watches folders only: no watch per file, new folders watched, removed ones not', async () => {
     await sync.whenIdle();
+    const folders = () => Object.keys(sync.watchedFolders()).map((k) => path.relative(dir, k).split(path.sep).join('/'));
+    // Removed and renamed-away folders are dropped once chokidar has re-read their parent
+    // (throttled to about once a second per folder, later on a loaded machine).
+    await eventually(() => !folders().includes('a/b/c') && !folders().includes('a/b/moved/d'), 'removed folders no longer watched', 15_000);
     const watched = sync.watchedFolders();
-    const folders = Object.keys(watched).map((k) => path.relative(dir, k).split(path.sep).join('/'));
     // Every folder of the tree (and the root's parent, where chokidar notes the root itself).
-    for (const f of ['', 'a', 'a/b', 'a/b/moved']) expect(folders).toContain(f);
-    expect(folders).not.toContain('a/b/c');
-    expect(folders).not.toContain('a/b/moved/d');
+    for (const f of ['', 'a', 'a/b', 'a/b/moved']) expect(folders()).toContain(f);
     // What chokidar tracks inside each watched folder is folders only: the files are not watched.
     let entries = 0;
     for (const [k, names] of Object.entries(watched)) {
