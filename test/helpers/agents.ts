@@ -7,6 +7,7 @@ import { mkdtempSync, promises as fsp, readFileSync, readdirSync, existsSync } f
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { AgentStatus } from '../../src/agent/status.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const AGENT_BIN = path.join(REPO, 'bin/axis-agent.js');
@@ -202,32 +203,8 @@ export class TestAgent {
   }
 }
 
-export interface StatusJson {
-  running: boolean;
-  pid: number | null;
-  updated: string;
-  roots: {
-    id: number;
-    name: string;
-    type: string;
-    path: string;
-    synced: boolean;
-    queued: number;
-    collisions: number;
-    warnings: number;
-    excl_files: number;
-    state: string;
-    bytes_up: number;
-    bytes_down: number;
-    delta_uploads: number;
-    delta_downloads: number;
-    whole_uploads: number;
-    whole_downloads: number;
-  }[];
-  transfers: { root_id: number; path: string; direction: 'up' | 'down'; size: number; started: string }[];
-  throttle?: { limit: number | null; in_exception: boolean; next_change: string | null; bytes_up: number; bytes_down: number };
-  machine?: { id: number; guid: string; health_reports: number; next_health_report: string | null } | null;
-}
+/** What `axis-agent status --json` and status.json hold (the agent's own type). */
+export type StatusJson = AgentStatus;
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
