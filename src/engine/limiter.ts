@@ -216,7 +216,7 @@ export class BandwidthLimiter {
     const abort = new AbortController();
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const limiter = this;
-    return new Transform({
+    const shaped = new Transform({
       transform(this: Transform, chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
         if (limiter.rate === null && limiter.queue.length === 0) {
           // Unlimited: pass the chunk as it is, only counted.
@@ -235,6 +235,10 @@ export class BandwidthLimiter {
         cb(err);
       },
     });
+    // Its source's errors are forwarded into it, possibly after its consumer (a request that
+    // failed) stopped listening: they stay on the stream (`errored`), never an uncaught exception.
+    shaped.on('error', () => undefined);
+    return shaped;
   }
 
   /** `source` through a limiter Transform (errors and early ends travel both ways). */

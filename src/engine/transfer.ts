@@ -90,14 +90,23 @@ export function newCounters(): TransferCounters {
   return { bytesUp: 0, bytesDown: 0, deltaUploads: 0, deltaDownloads: 0, wholeUploads: 0, wholeDownloads: 0 };
 }
 
-/** Counts bytes passing through (a Transform: it does not start the flow by itself). */
+/**
+ * Counts bytes passing through (a Transform: it does not start the flow by itself).
+ *
+ * The caller forwards its source's errors into it (`destroy(err)`), possibly before anything
+ * consumes it: a file that vanishes while a request is still waiting for a connection or a
+ * token. An 'error' nobody hears would end the agent, so the stream always has a listener;
+ * the error still reaches the consumer (pipe/pipeline listeners, `errored`).
+ */
 export function counter(onBytes: (n: number) => void): Transform {
-  return new Transform({
+  const t = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       onBytes(chunk.length);
       cb(null, chunk);
     },
   });
+  t.on('error', () => undefined);
+  return t;
 }
 
 function sigStream(size: number) {
