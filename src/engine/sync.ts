@@ -128,6 +128,8 @@ export class RootSync extends EventEmitter {
   private stopped = false;
   private wakeUp: (() => void) | undefined;
   private dirty = true;
+  /** A round (pull, scan, plan, execute) is under way. */
+  private cycling = false;
   private debounce: NodeJS.Timeout | undefined;
   private debounceSince = 0;
   /** The local tree as last scanned (kept between cycles; the store has the same rows). */
@@ -341,7 +343,7 @@ export class RootSync extends EventEmitter {
 
   /** Resolves once the engine has nothing left to do (used by tests and `sync --once`). */
   whenIdle(): Promise<void> {
-    if (this.status.state === 'idle' && !this.dirty) return Promise.resolve();
+    if (this.status.state === 'idle' && !this.dirty && !this.cycling) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -373,7 +375,11 @@ export class RootSync extends EventEmitter {
         continue;
       }
       this.dirty = false;
-      this.status.state = 'syncing';
+      // A round that only looks (the change feed echoing our own upload, the safety-net scan)
+      // leaves a synced root "synced": the state turns to syncing once there is work (see cycle),
+      // so the tray and the UI do not flicker every time the agent checks.
+      if (this.status.state !== 'idle') this.status.state = 'syncing';
+      this.cycling = true;
       try {
         const worked = await this.cycle();
         failures = 0;
@@ -392,6 +398,8 @@ export class RootSync extends EventEmitter {
         this.dirty = true;
         this.needPlan = true;
         await this.sleepUntilWoken(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)));
+      } finally {
+        this.cycling = false;
       }
     }
   }
@@ -439,6 +447,8 @@ export class RootSync extends EventEmitter {
   async cycle(): Promise<number> {
     const remoteChanged = await this.pullRemote();
     const localChanged = await this.scanLocal();
+    // A change in the folder is work to do (whatever the plan says next).
+    if (localChanged) this.status.state = 'syncing';
     const policy: PlanPolicy = { ...this.o.policy(), platform: this.platform, caseInsensitive: this.caseInsensitive };
     const policyKey = JSON.stringify(policy);
     // The plan is a pure function of the trees and the policy: unchanged since a plan that left
@@ -491,6 +501,7 @@ export class RootSync extends EventEmitter {
     this.o.store.closeStaleCollisions(this.rootId, colliding, now);
     this.status.queued = todo.length;
     if (todo.length === 0) return 0;
+    this.status.state = 'syncing';
     // Something will change: the next cycle plans again.
     this.needPlan = true;
     // Small operations run SMALL_FACTOR times as wide as big transfers (which keep `concurrency`

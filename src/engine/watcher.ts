@@ -9,7 +9,7 @@
 // The lister is replaced with one that lstats folder entries only (readdir's entry types tell
 // files and symlinks apart without a stat); what chokidar gets for folders is the same.
 import { watch, type FSWatcher } from 'chokidar';
-import { promises as fsp, type Stats } from 'node:fs';
+import { lstatSync, promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 
@@ -37,6 +37,11 @@ interface ListedEntry {
   stats: Stats;
 }
 
+interface ListHooks extends FolderWatcherOptions {
+  /** `dir` could not be listed because it no longer exists. */
+  gone: (dir: string) => void;
+}
+
 interface ListOptions {
   fileFilter?: (e: ListedEntry) => boolean;
   directoryFilter?: (e: ListedEntry) => boolean;
@@ -46,6 +51,9 @@ interface ListOptions {
 interface ChokidarInternals {
   closed: boolean;
   _streams: Set<Readable>;
+  _watched: Map<string, unknown>;
+  _closers: Map<string, unknown>;
+  _throttle: (type: string, p: string, timeoutMs: number) => false | { timeoutObject: NodeJS.Timeout; clear: () => number; count: number };
   _readdirp: (root: string, opts?: ListOptions) => Readable | undefined;
 }
 
@@ -53,9 +61,38 @@ function useFolderLister(w: FSWatcher, o: FolderWatcherOptions): void {
   const inner = w as unknown as Partial<ChokidarInternals>;
   if (typeof inner._readdirp !== 'function' || !(inner._streams instanceof Set)) return;
   const streams = inner._streams;
+  // chokidar looks up (and so re-creates) a folder's entry when it re-reads the folder: a
+  // re-read that was queued while the folder was being removed leaves an empty entry behind
+  // for good, one per removed folder (a leak over months of folder churn). A folder found gone
+  // when listed, with no fs.watch of its own, loses that entry (checked synchronously, so a
+  // folder made again at the same path keeps its own).
+  const watched = inner._watched instanceof Map ? inner._watched : undefined;
+  const closers = inner._closers instanceof Map ? inner._closers : undefined;
+  const hooks: ListHooks = {
+    ...o,
+    gone: (dir) => {
+      if (!watched || !closers || inner.closed) return;
+      const abs = path.resolve(dir);
+      if (closers.has(dir) || closers.has(abs) || lstatSync(abs, { throwIfNoEntry: false })) return;
+      watched.delete(abs);
+    },
+  };
+  // chokidar re-reads a folder once more when its fs.watch fired during a read (the throttle
+  // counts those events and the read's end asks for the count), but the throttle also expires
+  // by itself after a second: a read slower than that (a loaded machine) forgets the events
+  // that came during it, and a subfolder made then would never be watched. The folder-read
+  // throttle is made to last until its read ends (which always comes: the lister never fails).
+  const throttle = inner._throttle;
+  if (typeof throttle === 'function') {
+    inner._throttle = function (this: unknown, type, p, timeoutMs) {
+      const thr = throttle.call(this, type, p, timeoutMs);
+      if (thr && type === 'readdir') clearTimeout(thr.timeoutObject);
+      return thr;
+    };
+  }
   inner._readdirp = (root, opts = {}) => {
     if (inner.closed) return undefined;
-    const stream = Readable.from(listFolders(root, opts, o), { objectMode: true });
+    const stream = Readable.from(listFolders(root, opts, hooks), { objectMode: true });
     streams.add(stream);
     stream.once('close', () => streams.delete(stream));
     return stream;
@@ -67,11 +104,13 @@ function useFolderLister(w: FSWatcher, o: FolderWatcherOptions): void {
  * filter. Never fails: an unreadable or vanished folder lists as empty (readdirp warns and ends
  * in those cases; chokidar waits for the end).
  */
-async function* listFolders(dir: string, opts: ListOptions, o: FolderWatcherOptions): AsyncGenerator<ListedEntry> {
+async function* listFolders(dir: string, opts: ListOptions, o: ListHooks): AsyncGenerator<ListedEntry> {
   let dirents;
   try {
     dirents = await fsp.readdir(dir, { withFileTypes: true });
-  } catch {
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') o.gone(dir);
     return;
   }
   for (const d of dirents) {

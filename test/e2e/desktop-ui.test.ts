@@ -193,7 +193,7 @@ describe('roots', () => {
     await laptop.write('hello.txt', 'hello from the laptop');
     await eventually(() => serverSize('hello.txt') === 21, 20_000, 'hello.txt on the server');
     await eventually(async () => (await card.locator('.badge').textContent()) === 'Synced', 20_000, 'the root synced');
-    expect(await text('[data-testid="overall-status"]')).toContain('Synced');
+    await eventually(async () => (await text('[data-testid="overall-status"]')).includes('Synced'), 20_000, 'the header to say Synced');
     expect(await card.locator('[data-fact="queued"]').textContent()).toBe('0');
     expect(await card.locator('[data-fact="collisions"]').textContent()).toBe('0');
     const row = page.locator(`[data-testid="server-roots"] tr[data-root-id="${root.id}"]`);

@@ -29,7 +29,10 @@ const file = (rel: string) => path.join(dir, ...rel.split('/'));
 async function eventually(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; server side: ${JSON.stringify([...remote().keys()])}`);
+    if (Date.now() > deadline) {
+      const watched = Object.keys(sync.watchedFolders()).map((k) => path.relative(dir, k).split(path.sep).join('/'));
+      throw new Error(`timed out waiting for ${what}; server side: ${JSON.stringify([...remote().keys()])}; watched folders: ${JSON.stringify(watched)}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
 }
