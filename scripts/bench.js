@@ -39,6 +39,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, URLSearchParams } from 'node:url';
 import { parseArgs } from 'node:util';
+import { AGENT_NODE_FLAGS } from '../dist/src/agent/heap.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const AGENT_BIN = path.join(ROOT, 'bin/axis-agent.js');
@@ -360,7 +361,9 @@ class Agent {
     if (this.child) throw new Error(`${this.name} is already running`);
     const env = { ...process.env, AXIS_AGENT_LONG_POLL_SECONDS: '25', AXIS_AGENT_LOG: process.env.AXIS_AGENT_LOG ?? 'warn' };
     delete env.AXIS_AGENT_HOME;
-    const nodeArgs = opt['agent-node-options'] ? opt['agent-node-options'].split(/\s+/).filter(Boolean) : [];
+    // The agent runs with the flags it is started with when installed (bin/axis-agent.js's
+    // shebang, the Electron shell's utility process): src/agent/heap.ts's AGENT_NODE_FLAGS.
+    const nodeArgs = [...AGENT_NODE_FLAGS, ...(opt['agent-node-options'] ? opt['agent-node-options'].split(/\s+/).filter(Boolean) : [])];
     if (opt['cpu-prof']) {
       const profDir = path.join(this.base, `prof-${++this.runs}`);
       this.profiles.push(profDir);

@@ -18,7 +18,7 @@
 // file ended). No JS buffers, no copies, one thread-pool hop per maxBytes instead of per
 // chunk: signatureFile/deltaFile use it (rdiff reads the same way).
 // Only one feed may be in flight per job; memory per job is one output buffer
-// (kOutCap) plus librsync's own bounded buffers (plus, for delta, the loaded signature).
+// (kOutCap; kSigOutCap for signatures) plus librsync's own bounded buffers (plus, for delta, the loaded signature).
 // The input chunk is not copied: the job keeps a reference to the JS Buffer until it is
 // consumed (as node's zlib does), so callers must not mutate it while a feed is pending.
 
@@ -40,6 +40,9 @@ namespace axis {
 namespace {
 
 constexpr size_t kOutCap = 1 << 20;  // bytes of output produced per feed, at most
+// A signature is ~1/40 of its input or less: a smaller output buffer (drained by feed(null)
+// when full) saves most of a megabyte per running signature job, e.g. one per download.
+constexpr size_t kSigOutCap = 64 * 1024;
 constexpr size_t kReadPiece = 256 * 1024;  // feedFile: bytes per pread (fits in L2 while hashed)
 
 #ifdef AXIS_RSYNC_STATIC
@@ -177,6 +180,8 @@ class Job : public Napi::ObjectWrap<Job> {
 
   // Runs rs_job_iter until the output buffer is full, the input is consumed, or the job
   // ends. Touches only native state; the JS thread does not touch it while busy_.
+  size_t OutCap() const { return kind_ == Kind::kSignature ? kSigOutCap : kOutCap; }
+
   bool Run(FeedOutcome* outcome, FeedFailure* failure) {
     LogCapture log;
     auto fail = [&](rs_result code, const std::string& detail) {
@@ -196,7 +201,7 @@ class Job : public Napi::ObjectWrap<Job> {
       }
     }
     if (kind_ == Kind::kPatch && !basis_->Open()) return fail(RS_IO_ERROR, basis_->error());
-    if (out_.size() != kOutCap) out_.resize(kOutCap);
+    if (out_.size() != OutCap()) out_.resize(OutCap());
 
     rs_buffers_t b;
     std::memset(&b, 0, sizeof b);
@@ -249,7 +254,7 @@ class Job : public Napi::ObjectWrap<Job> {
       failure->message = std::string("librsync ") + KindName() + " failed (RS_IO_ERROR): " + input_->error();
       return false;
     }
-    if (out_.size() != kOutCap) out_.resize(kOutCap);
+    if (out_.size() != OutCap()) out_.resize(OutCap());
     if (readBuf_.size() != kReadPiece) readBuf_.resize(kReadPiece);
     fileConsumed_ = 0;
     fileEof_ = false;

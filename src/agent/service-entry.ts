@@ -30,6 +30,7 @@ import { startAgentService, type AgentService } from './control/service.js';
 import { resolveHome } from './home.js';
 import { describeError } from './output.js';
 import { installSecretsConfig, SECRETS_ENV, SECRETS_FROM_PARENT, secretsConfigFromMessage } from './secrets.js';
+import { tuneHeap } from './heap.js';
 
 /** How long the agent waits for the parent's secrets message (docs/desktop.md "Secrets"). */
 export const SECRETS_WAIT_MS = 30_000;
@@ -131,6 +132,7 @@ async function main(): Promise<void> {
   }
 
   const version = packageVersion();
+  tuneHeap();
   const log = pino({ level: opts.logLevel }, pino.destination(2));
   try {
     service = await startAgentService({

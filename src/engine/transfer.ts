@@ -254,6 +254,9 @@ export async function withSignature(
   };
 }
 
+/** Bytes each side of a signature tee may hold before the source waits. */
+const TEE_BUFFER = 256 * 1024;
+
 /** `content` split in two: the stream to consume and a signature written to a temp file. */
 async function teeSignature(
   sigs: SignatureStore,
@@ -262,8 +265,9 @@ async function teeSignature(
   content: Readable,
 ): Promise<{ stream: Readable; tmp: string; done: Promise<boolean>; discard: () => Promise<void> }> {
   const tmp = await sigs.tempPath(rootId);
-  const out = new PassThrough({ highWaterMark: 1 << 20 });
-  const toSig = new PassThrough({ highWaterMark: 1 << 20 });
+  // Small buffers: one such pair per running transfer (16 at once for small files).
+  const out = new PassThrough({ highWaterMark: TEE_BUFFER });
+  const toSig = new PassThrough({ highWaterMark: TEE_BUFFER });
   content.pipe(out);
   content.pipe(toSig);
   content.on('error', (err) => {

@@ -23,6 +23,8 @@ export interface AgentHostOptions {
   /** Absolute path of the agent's utility-process entry. */
   entry: string;
   args?: string[];
+  /** Node/V8 flags for the agent process (they only take effect at its start). */
+  execArgv?: readonly string[];
   env: Record<string, string>;
   /** Sent first, before anything else (the secrets key); recomputed for every start. */
   firstMessages?: () => Promise<MainToAgent[]>;
@@ -87,6 +89,7 @@ export class AgentHost extends EventEmitter<AgentHostEvents> {
     if (this.stopping) return;
     const child = this.opts.fork(this.opts.entry, this.opts.args ?? [], {
       env: this.opts.env,
+      ...(this.opts.execArgv ? { execArgv: [...this.opts.execArgv] } : {}),
       serviceName: 'AXIS CloudSync Agent',
       stdio: 'inherit',
     });

@@ -19,6 +19,7 @@ import {
   type Session,
   type UtilityProcess,
 } from 'electron';
+import { AGENT_NODE_FLAGS } from '../agent/heap.js';
 import { readJsonFile, resolveHome } from '../agent/home.js';
 import { AgentHost } from './agent-host.js';
 import { SECRETS_ENV, SECRETS_FROM_PARENT, type ReadyMessage, type SecretsMessage } from './agent-protocol.js';
@@ -136,6 +137,7 @@ async function start(): Promise<void> {
   agent = new AgentHost({
     fork: (modulePath, args, options) => utilityProcess.fork(modulePath, args, options),
     entry,
+    execArgv: AGENT_NODE_FLAGS,
     env,
     firstMessages: async () => [await secretsMessage()],
     log,

@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import type { CliContext } from '../account.js';
 import { CliError, EXIT_OK } from '../output.js';
 import { startAgentService } from './service.js';
+import { tuneHeap } from '../heap.js';
 
 export interface RunOptions {
   syncDir?: string;
@@ -35,6 +36,7 @@ export function daemonKnobs(env: NodeJS.ProcessEnv) {
 
 export async function runAgent(ctx: CliContext, opts: RunOptions): Promise<number> {
   if (opts.waitForLogin && !opts.ui) throw new CliError('--wait-for-login needs the control UI (drop --no-ui): the login happens there.');
+  tuneHeap();
   const log = pino({ level: opts.logLevel }, pino.destination(2));
   const env = ctx.env ?? process.env;
   let announced = false;
