@@ -41,6 +41,7 @@ import { CliError, EXIT_AUTH, NOT_LOGGED_IN } from './output.js';
 import { openSecretStore } from './secrets.js';
 import { loadSettings, type AgentSettings } from './settings.js';
 import { buildStatus, type AgentStatus } from './status.js';
+import { BatchingApi } from '../engine/batching.js';
 
 export interface DaemonOptions {
   home: string;
@@ -253,7 +254,8 @@ export class AgentDaemon {
     const platform: Platform = process.platform === 'win32' ? 'win32' : process.platform === 'darwin' ? 'darwin' : 'linux';
     this.sync = new RootSync({
       store: this.store,
-      api: this.client,
+      // Small files travel in batch requests where the server has the extension (3.5b).
+      api: new BatchingApi(this.client, this.client),
       root: this.store.root(root.id)!,
       machineName: this.settings.machineName ?? os.hostname(),
       platform,

@@ -2,13 +2,14 @@
 // is a typed error (errors.ts). TLS is verified by default, or pinned to a fingerprint
 // (tls.ts). Idempotent requests are retried on 503 and transient network failures (retry.ts);
 // POST never is. Access tokens are refreshed once on 401, single-flight.
+import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp, createReadStream } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { PassThrough, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import got, { RequestError, type Got, type OptionsInit, type Response } from 'got';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { AuthError, AxisApiError, AxisError, MachineCredentialsRefused, NetworkError, ProtocolError, UntrustedCertificateError, type TwoStepMode } from './errors.js';
 import { encodeMultipart } from './multipart.js';
 import { DEFAULT_RETRY_POLICY, retryDelay, type RetryPolicy } from './retry.js';
@@ -998,6 +999,126 @@ export class AxisClient {
     return this.openStream(`api/2/files/${rootId}/${fileId}/delta?${q.toString()}`, {});
   }
 
+  /**
+   * Extension (batch transfer): uploads up to 256 small files (≤ 1 MiB each, ≤ 32 MiB in all)
+   * in one request: new files (folderId null = the root's top folder) and, with fileId and
+   * baseRevisionId, new revisions. Resolves with one entry per item, in order: the file, or
+   * the AxisApiError the single upload would have thrown for that item. Request-level failures
+   * throw; a server without the extension → AxisApiError code `batch_unsupported`.
+   */
+  async batchUpload(rootId: number, items: readonly BatchUploadItem[]): Promise<Array<ApiFile | AxisApiError>> {
+    if (items.length === 0) return [];
+    const path = `api/2/files/${rootId}/batch/upload`;
+    const endpoint = `POST /${path}`;
+    const manifest = {
+      items: items.map((it) => {
+        if (it.fileId !== undefined && it.baseRevisionId === undefined) throw new TypeError('a revision upload (fileId) needs baseRevisionId');
+        return {
+          folder_id: it.folderId,
+          name: it.name,
+          ...(it.fileId !== undefined ? { file_id: it.fileId, base_revision_id: it.baseRevisionId } : {}),
+          ...(it.modified ? { modified: toApiDateTime(it.modified) } : {}),
+          size: it.content.length,
+        };
+      }),
+    };
+    const boundary = `----axis-agent-${randomBytes(16).toString('hex')}`;
+    // Framing and file contents; only the contents go through the transfer shaper (as with a
+    // single upload, whose multipart framing is not shaped either).
+    const pieces: Array<{ buf: Buffer; content: boolean }> = [
+      { buf: Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="manifest"\r\n\r\n${JSON.stringify(manifest)}\r\n`), content: false },
+    ];
+    // The names travel in the manifest; the parts' filename is a placeholder.
+    const partHead = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="blob"\r\nContent-Type: application/octet-stream\r\n\r\n`);
+    const crlf = Buffer.from('\r\n');
+    for (const it of items) pieces.push({ buf: partHead, content: false }, { buf: it.content, content: true }, { buf: crlf, content: false });
+    pieces.push({ buf: Buffer.from(`--${boundary}--\r\n`), content: false });
+    const length = pieces.reduce((n, p) => n + p.buf.length, 0);
+    const shape = (b: Buffer) => this.shape('up', Readable.from([b], { objectMode: false }));
+    async function* generate(): AsyncGenerator<Buffer> {
+      for (const p of pieces) {
+        if (!p.content) yield p.buf;
+        else for await (const chunk of shape(p.buf)) yield chunk as Buffer;
+      }
+    }
+    const body = { open: () => Readable.from(generate(), { objectMode: false }), contentType: `multipart/form-data; boundary=${boundary}`, length, replayable: true };
+    const res = await this.send({ method: 'POST', path, body, auth: true });
+    if (!is2xx(res.statusCode)) throw this.batchError(endpoint, res.statusCode, res.body);
+    const parsed = parseBody(BatchUploadResponseSchema, parseJson(res.body, endpoint), endpoint);
+    if (parsed.results.length !== items.length) throw new ProtocolError(endpoint, `${parsed.results.length} results for ${items.length} items`);
+    return parsed.results.map((r) => ('file' in r ? r.file : itemError(endpoint, r.error)));
+  }
+
+  /**
+   * Extension (batch transfer): downloads up to 256 files (or given revisions), ≤ 64 MiB in
+   * all, in one request. Resolves with one entry per item, in order: the content with the
+   * revision id, size and SHA-256 the server declared (both checked), or the item's
+   * AxisApiError (e.g. 404 not_found). A malformed stream is a ProtocolError; a server without
+   * the extension → AxisApiError code `batch_unsupported`.
+   */
+  async batchDownload(rootId: number, items: readonly BatchDownloadItem[]): Promise<Array<BatchDownloadResult | AxisApiError>> {
+    if (items.length === 0) return [];
+    const path = `api/2/files/${rootId}/batch/download`;
+    const endpoint = `POST /${path}`;
+    const json = { items: items.map((it) => ({ file_id: it.fileId, ...(it.revisionId !== undefined ? { revision_id: it.revisionId } : {}) })) };
+    let refreshed = false;
+    for (;;) {
+      const token = await this.validAccessToken();
+      const stream = this.http.stream(path, {
+        method: 'POST',
+        json,
+        headers: { authorization: `Bearer ${token}`, accept: 'application/vnd.axis.batch, application/json' },
+        retry: { limit: 0 },
+        throwHttpErrors: false,
+      });
+      let response: http.IncomingMessage;
+      try {
+        response = await new Promise((resolve, reject) => {
+          stream.once('response', resolve);
+          stream.once('error', reject);
+        });
+      } catch (err) {
+        stream.destroy();
+        throw await this.transportError(err, endpoint);
+      }
+      const status = response.statusCode ?? 0;
+      if (status !== 200) {
+        const text = await readAll(stream, 64 * 1024).catch(() => '');
+        if (status === 401 && !refreshed) {
+          refreshed = true;
+          await this.recoverFrom401(token);
+          continue;
+        }
+        if (status === 401) throw new AuthError('session_expired', 'The server refused the session', { cause: this.apiError(endpoint, status, text) });
+        throw this.batchError(endpoint, status, text);
+      }
+      const type = String(response.headers['content-type'] ?? '');
+      if (!/^application\/vnd\.axis\.batch\b/i.test(type)) {
+        stream.destroy();
+        throw new ProtocolError(endpoint, `expected Content-Type application/vnd.axis.batch, got ${JSON.stringify(type)}`);
+      }
+      const body = this.shape('down', stream);
+      // A failure of the response must reach the parser through the shaper's stream too.
+      if (body !== stream) stream.on('error', (err) => body.destroy(err));
+      try {
+        return await parseBatchStream(body, items, endpoint);
+      } catch (err) {
+        if (err instanceof AxisError) throw err;
+        throw new NetworkError(`Download from ${this.server.origin} failed: ${(err as Error).message}`, { code: (err as RequestError).code, endpoint, cause: err });
+      } finally {
+        if (!stream.destroyed) stream.destroy();
+        if (!body.destroyed) body.destroy();
+      }
+    }
+  }
+
+  /** An error answer of a batch endpoint; 404/405 mean the server has no such endpoint. */
+  private batchError(endpoint: string, status: number, text: string): AxisApiError {
+    const err = this.apiError(endpoint, status, text);
+    if (status !== 404 && status !== 405) return err;
+    return new AxisApiError({ status, code: 'batch_unsupported', description: 'The server does not offer batch transfers.', body: err.body, endpoint });
+  }
+
   private async openStream(path: string, extraHeaders: Record<string, string>): Promise<DownloadStream> {
     const endpoint = `GET /${path}`;
     let attempt = 0;
@@ -1200,4 +1321,104 @@ async function readAll(stream: Readable, max: number): Promise<string> {
     n += b.length;
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Extension (batch transfer): one file of AxisClient.batchUpload. */
+export interface BatchUploadItem {
+  /** The folder of a new file (null = the root's top folder); ignored with fileId. */
+  folderId: number | null;
+  name: string;
+  /** A new revision of this file (needs baseRevisionId). */
+  fileId?: number;
+  baseRevisionId?: number;
+  modified?: Date;
+  content: Buffer;
+}
+
+export interface BatchDownloadItem {
+  fileId: number;
+  revisionId?: number;
+}
+
+export interface BatchDownloadResult {
+  fileId: number;
+  revisionId: number;
+  size: number;
+  sha256: string;
+  content: Buffer;
+}
+
+const BatchItemErrorSchema = z.looseObject({ status: z.number().int().min(400).max(599), error: z.string().min(1), error_description: z.string().optional() });
+
+const BatchUploadResponseSchema = z.object({
+  results: z.array(z.union([z.object({ file: FileSchema }), z.object({ error: BatchItemErrorSchema })])),
+});
+
+const BatchFrameHeaderSchema = z.union([
+  z.object({ file_id: z.number().int().min(1), revision_id: z.number().int().min(1), size: z.number().int().min(0), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
+  z.object({ file_id: z.number().int().min(1), error: BatchItemErrorSchema }),
+]);
+
+/** Longest header line of a batch download frame. */
+const MAX_FRAME_HEADER = 64 * 1024;
+
+/** A per-item error of a batch answer as the AxisApiError its single-file route would have thrown. */
+function itemError(endpoint: string, e: z.output<typeof BatchItemErrorSchema>): AxisApiError {
+  const { status, ...body } = e;
+  return new AxisApiError({ status, code: e.error, description: e.error_description, body, endpoint });
+}
+
+/**
+ * Reads an application/vnd.axis.batch body incrementally: per requested item, one JSON header
+ * line, then exactly `size` content bytes (none after an error header).
+ */
+async function parseBatchStream(body: Readable, items: readonly BatchDownloadItem[], endpoint: string): Promise<Array<BatchDownloadResult | AxisApiError>> {
+  const out: Array<BatchDownloadResult | AxisApiError> = [];
+  const fail = (detail: string) => new ProtocolError(endpoint, detail);
+  let pending: Buffer = Buffer.alloc(0);
+  let current: { header: { file_id: number; revision_id: number; size: number; sha256: string }; chunks: Buffer[]; need: number; hash: ReturnType<typeof createHash> } | undefined;
+  const finish = () => {
+    const c = current!;
+    const digest = c.hash.digest('hex');
+    if (digest !== c.header.sha256) throw fail(`file ${c.header.file_id}: content hashes to ${digest}, the header said ${c.header.sha256}`);
+    out.push({ fileId: c.header.file_id, revisionId: c.header.revision_id, size: c.header.size, sha256: c.header.sha256, content: Buffer.concat(c.chunks, c.header.size) });
+    current = undefined;
+  };
+  for await (const chunk of body) {
+    pending = pending.length ? Buffer.concat([pending, chunk as Buffer]) : (chunk as Buffer);
+    while (pending.length) {
+      if (current) {
+        const take = Math.min(current.need, pending.length);
+        const piece = pending.subarray(0, take);
+        current.chunks.push(piece);
+        current.hash.update(piece);
+        current.need -= take;
+        pending = pending.subarray(take);
+        if (current.need === 0) finish();
+        continue;
+      }
+      const nl = pending.indexOf(0x0a);
+      if (nl < 0) {
+        if (pending.length > MAX_FRAME_HEADER) throw fail('frame header line too long');
+        break;
+      }
+      const line = pending.subarray(0, nl).toString('utf8');
+      pending = pending.subarray(nl + 1);
+      const item = items[out.length];
+      if (!item) throw fail(`more frames than the ${items.length} items requested`);
+      const header = parseBody(BatchFrameHeaderSchema, parseJson(line, endpoint), endpoint);
+      if (header.file_id !== item.fileId) throw fail(`frame ${out.length} is for file ${header.file_id}, expected ${item.fileId}`);
+      if ('error' in header) {
+        out.push(itemError(endpoint, header.error));
+        continue;
+      }
+      if (item.revisionId !== undefined && header.revision_id !== item.revisionId) throw fail(`frame ${out.length} has revision ${header.revision_id}, expected ${item.revisionId}`);
+      current = { header, chunks: [], need: header.size, hash: createHash('sha256') };
+      if (header.size === 0) finish();
+    }
+  }
+  if (current) throw fail(`file ${current.header.file_id}: the stream ended ${current.need} bytes short of the declared size ${current.header.size}`);
+  if (pending.length) throw fail('trailing bytes after the last frame');
+  if (out.length !== items.length) throw fail(`${out.length} frames for ${items.length} items`);
+  return out;
 }

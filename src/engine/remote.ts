@@ -40,7 +40,8 @@ export interface RemoteApi extends WalkApi {
     source: string | Readable,
     opts: { modified?: Date; baseRevisionId?: number; fileId?: number; size?: number; delta?: { sha256: string } },
   ): Promise<{ id: number; revision_id: number; sha256?: string | undefined; size: number }>;
-  download(rootId: number, fileId: number, opts: { revisionId?: number }): Promise<Readable>;
+  /** `size`: the expected size of the content, when known (lets BatchingApi batch small files). */
+  download(rootId: number, fileId: number, opts: { revisionId?: number; size?: number }): Promise<Readable>;
   createFolder(rootId: number, parentId: number | null, name: string): Promise<{ id: number }>;
   rename(rootId: number, node: NodeRef, name: string, opts?: { baseRevisionId?: number }): Promise<unknown>;
   move(rootId: number, node: NodeRef, toFolderId: number | null, opts?: { baseRevisionId?: number }): Promise<unknown>;

@@ -103,7 +103,7 @@ class Skip extends Error {}
 /** Transfers at least this large take one of the `concurrency` slots; smaller ones run more widely. */
 const BIG_TRANSFER = 1 << 20;
 /** How many operations run at once, as a multiple of `concurrency` (small files, folders, moves). */
-const SMALL_FACTOR = 4;
+const SMALL_FACTOR = 8;
 /** Longest a burst of watcher events may postpone a cycle (the debounce restarts on each event up to this). */
 const MAX_DEBOUNCE_MS = 250;
 
@@ -974,7 +974,7 @@ export class RootSync extends EventEmitter {
             });
           }
           if (!body) {
-            const whole = await api.download(rootId, op.remoteId, { revisionId: op.revisionId });
+            const whole = await api.download(rootId, op.remoteId, { revisionId: op.revisionId, size: op.size });
             this.counters.wholeDownloads++;
             const count = counter((n) => (this.counters.bytesDown += n));
             whole.on('error', (err) => count.destroy(err));

@@ -20,6 +20,7 @@ import { ApiError, errors } from './errors.js';
 import { Router } from './http.js';
 import { defaultPolicy, type Policy } from './policy.js';
 import { registerAuthRoutes } from './routes/auth.js';
+import { registerBatchRoutes } from './routes/batch.js';
 import { registerChangeRoutes } from './routes/changes.js';
 import { registerDeltaRoutes } from './routes/delta.js';
 import { registerFileRoutes } from './routes/files.js';
@@ -46,6 +47,8 @@ export interface ReferenceServerOptions {
   accessTokenSeconds?: number;
   /** Serve the change feed extension (default true); false emulates a server without it. */
   changeFeed?: boolean;
+  /** Serve the batch transfer extension (default true); false emulates a server without it. */
+  batch?: boolean;
   /** Largest request body that is not a file upload (bytes). */
   bodyLimit?: number;
 }
@@ -130,6 +133,8 @@ export async function createReferenceServer(opts: ReferenceServerOptions): Promi
   // Wake change-feed long polls once a change to a root's contents has been answered.
   app.addHook('onResponse', async (req, reply) => {
     if (req.method === 'GET' || req.method === 'HEAD' || reply.statusCode >= 400) return;
+    // A batch download (a POST) changes nothing.
+    if (req.url.endsWith('/batch/download')) return;
     const m = /^\/api\/2\/files\/(\d+)\//.exec(req.url);
     if (m) ctx.changes.notify(Number(m[1]));
   });
@@ -159,6 +164,7 @@ export async function createReferenceServer(opts: ReferenceServerOptions): Promi
   registerMachineRoutes(router, ctx);
   if (opts.changeFeed !== false) registerChangeRoutes(router, ctx);
   registerDeltaRoutes(router, ctx);
+  if (opts.batch !== false) registerBatchRoutes(router, ctx);
   registerFileRoutes(router, ctx);
   router.finish();
 

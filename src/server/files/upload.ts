@@ -243,3 +243,24 @@ export async function handleUpload(s: Scope, req: FastifyRequest, target: Upload
   if (!stored || !prepared) throw errors.noFileReceived();
   return commit(s, target, prepared, stored, deltaSize);
 }
+
+/**
+ * Extension (batch upload, routes/batch.ts): one upload whose fields and content are already
+ * read. The same checks, side effects and errors as handleUpload for the same fields (no
+ * delta uploads): permission, target, name, extension, modified, base revision, locks, size
+ * and quota limits, then the blob and the rows.
+ */
+export async function uploadContent(s: Scope, target: UploadTarget, fields: Fields, content: Buffer): Promise<NodeView> {
+  requireWrite(s.access);
+  if (target.kind === 'revision') liveFile(s, target.fileId);
+  else writableParent(s, s.access.root, target.parentId, s.ctx.clock());
+  const prepared = prepare(s, target, fields, undefined);
+  let stored: StoredBlob;
+  try {
+    stored = await s.ctx.blobs.put(content, prepared.limit ? Math.max(0, prepared.limit.bytes) : undefined);
+  } catch (err) {
+    if (err instanceof BlobTooLargeError) throw errors.policyError(prepared.limit?.reason);
+    throw err;
+  }
+  return commit(s, target, prepared, stored, null);
+}
