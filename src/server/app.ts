@@ -151,6 +151,13 @@ export async function createReferenceServer(opts: ReferenceServerOptions): Promi
     if (status >= 400 && status < 500) {
       return reply.status(400).send({ error: 'invalid_request', error_description: err.message });
     }
+    // A client that went away mid-request (an upload it aborted because the file changed, a
+    // killed agent) is no server fault: noted, not an error. Nothing can be answered anyway.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (req.raw.destroyed && (code === 'ECONNRESET' || err.message === 'aborted')) {
+      req.log.info({ code }, 'the client went away during the request');
+      return reply.status(400).send({ error: 'invalid_request', error_description: 'The request was aborted.' });
+    }
     req.log.error({ err }, 'request failed');
     return reply.status(500).send({ error: 'unknown' });
   });

@@ -16,6 +16,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--admin-email <email>', 'system admin created at first start').env('AXIS_ADMIN_EMAIL'))
     .addOption(new Option('--admin-password <password>', 'its password (generated and printed once if absent)').env('AXIS_ADMIN_PASSWORD'))
     .option('--no-change-feed', 'do not serve the change feed extension (emulates a server without it)')
+    .option('--no-batch', 'do not serve the batch transfer extension (emulates a server without it)')
     .option('--license-expires <YYYY-MM-DD>', 'license expiry date; after it /api/2 answers license_expired')
     .option('--log-level <level>', 'log level (fatal, error, warn, info, debug)', 'warn')
     .showHelpAfterError();
@@ -31,6 +32,7 @@ export async function main(argv: string[]): Promise<void> {
     licenseExpires?: string;
     logLevel: string;
     changeFeed: boolean;
+    batch: boolean;
   }>();
   const port = Number(o.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0…65535, not ${o.port}`);
@@ -50,6 +52,7 @@ export async function main(argv: string[]): Promise<void> {
     adminPassword: o.adminPassword,
     licenseExpires,
     changeFeed: o.changeFeed,
+    batch: o.batch,
   });
   const out = process.stdout;
   out.write(`AXIS reference server listening on ${server.url}\n`);
