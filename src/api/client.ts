@@ -988,6 +988,28 @@ export class AxisClient {
   }
 
   /**
+   * Extension (delta transfer, 3.5a): the librsync signature of revision `revisionId`'s
+   * content, whole in memory (refused past `maxBytes`, default 64 MiB). A server without the
+   * extension answers 404/400 (AxisApiError).
+   */
+  async revisionSignature(rootId: number, fileId: number, revisionId: number, opts: { maxBytes?: number } = {}): Promise<Buffer> {
+    const path = `api/2/files/${rootId}/${fileId}/revisions/${revisionId}/signature`;
+    const max = opts.maxBytes ?? 64 * 1024 * 1024;
+    const stream = await this.openStream(path, {});
+    const chunks: Buffer[] = [];
+    let n = 0;
+    for await (const chunk of stream) {
+      n += (chunk as Buffer).length;
+      if (n > max) {
+        stream.destroy();
+        throw new ProtocolError(`GET /${path}`, `a signature larger than ${max} bytes`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  /**
    * Extension (delta transfer): a librsync delta from revision `baseRevisionId` (whose
    * content the caller holds) to the current revision (or `revisionId`). The stream's
    * `headers` say which revision it produces and that revision's SHA-256 and size: verify the

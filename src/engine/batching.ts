@@ -60,6 +60,7 @@ const KIB = 1024;
 
 export class BatchingApi implements RemoteApi {
   readonly downloadDelta?: RemoteApi['downloadDelta'];
+  readonly revisionSignature?: RemoteApi['revisionSignature'];
   private readonly o: Required<BatchingOptions>;
   private readonly up = new Map<number, Queue<UploadItem, UploadResult>>();
   private readonly down = new Map<number, Queue<{ fileId: number; revisionId?: number }, Buffer>>();
@@ -74,6 +75,7 @@ export class BatchingApi implements RemoteApi {
   ) {
     this.o = { lingerMs: 2, maxFileBytes: 256 * KIB, maxItems: 64, maxBatchBytes: 8 * KIB * KIB, maxInFlight: 2, ...opts };
     if (inner.downloadDelta) this.downloadDelta = (...args) => inner.downloadDelta!(...args);
+    if (inner.revisionSignature) this.revisionSignature = (...args) => inner.revisionSignature!(...args);
   }
 
   root: RemoteApi['root'] = (...args) => this.inner.root(...args);

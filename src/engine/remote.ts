@@ -48,6 +48,8 @@ export interface RemoteApi extends WalkApi {
   delete(rootId: number, node: NodeRef, opts?: { baseRevisionId?: number }): Promise<void>;
   /** Extension (delta transfer): the delta from a base revision to the current one. */
   downloadDelta?(rootId: number, fileId: number, baseRevisionId: number, opts: { revisionId?: number }): Promise<Readable>;
+  /** Extension (delta transfer): the librsync signature of a revision's content. */
+  revisionSignature?(rootId: number, fileId: number, revisionId: number): Promise<Buffer>;
 }
 
 /** The API error code of an error from the client (AxisApiError.code), if any. */
