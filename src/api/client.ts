@@ -1095,12 +1095,8 @@ export class AxisClient {
       });
       let response: http.IncomingMessage;
       try {
-        response = await new Promise((resolve, reject) => {
-          stream.once('response', resolve);
-          stream.once('error', reject);
-        });
+        response = await responseOf(stream);
       } catch (err) {
-        stream.destroy();
         throw await this.transportError(err, endpoint);
       }
       const status = response.statusCode ?? 0;
@@ -1155,12 +1151,8 @@ export class AxisClient {
       });
       let response: { statusCode: number; headers: http.IncomingHttpHeaders };
       try {
-        response = await new Promise((resolve, reject) => {
-          stream.once('response', resolve);
-          stream.once('error', reject);
-        });
+        response = await responseOf(stream);
       } catch (err) {
-        stream.destroy();
         const mapped = await this.transportError(err, endpoint);
         attempt++;
         const delay = mapped instanceof NetworkError ? retryDelay({ method: 'GET', errorCode: mapped.code, attempt }, this.retryPolicy) : 0;
@@ -1332,6 +1324,19 @@ export function loginFailure(message: string | undefined, twoStepMode: string | 
     return new AuthError('missing_credentials', 'You must provide a username and password', { serverMessage: message });
   }
   return undefined;
+}
+
+/** The response of a streamed request, or its error (the stream is destroyed then). */
+async function responseOf(stream: Readable): Promise<http.IncomingMessage & { statusCode: number }> {
+  try {
+    return await new Promise((resolve, reject) => {
+      stream.once('response', resolve);
+      stream.once('error', reject);
+    });
+  } catch (err) {
+    stream.destroy();
+    throw err;
+  }
 }
 
 async function readAll(stream: Readable, max: number): Promise<string> {
