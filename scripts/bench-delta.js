@@ -28,12 +28,12 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import fs from 'node:fs';
-import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, URLSearchParams } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { api } from './bench-lib.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const AGENT_BIN = path.join(ROOT, 'bin/axis-agent.js');
@@ -170,36 +170,6 @@ function benchBinding() {
 
 const ADMIN = { email: 'bench-admin@example.test', password: 'bench-admin-password-1' };
 
-function api(server, method, p, form, token) {
-  const body = form ? new URLSearchParams(form).toString() : undefined;
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      new URL(p, server.url),
-      {
-        method,
-        ca: server.ca,
-        headers: {
-          accept: 'application/json',
-          ...(body ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } : {}),
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (d) => (text += d));
-        res.on('end', () => {
-          try {
-            resolve({ status: res.statusCode, body: JSON.parse(text) });
-          } catch {
-            resolve({ status: res.statusCode, body: text });
-          }
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 async function startServer() {
   const data = path.join(WORK, 'server');
@@ -222,10 +192,10 @@ async function startServer() {
     child.on('exit', (code) => reject(new Error(`axis-server exited (${code}) before it was ready: ${out}`)));
   });
   const server = { url, fingerprint, port: Number(new URL(url).port), ca: fs.readFileSync(path.join(data, 'tls/cert.pem')), child };
-  const tok = await api(server, 'POST', '/oauth2/token', { grant_type: 'password', username: ADMIN.email, password: ADMIN.password });
+  const tok = await api(server, 'POST', '/oauth2/token', { form: { grant_type: 'password', username: ADMIN.email, password: ADMIN.password } });
   if (tok.status !== 200) throw new Error(`admin login failed: ${tok.status} ${JSON.stringify(tok.body)}`);
   const account = { email: `bench-delta-${Date.now()}@example.test`, password: 'bench-user-password-1' };
-  const r = await api(server, 'POST', '/api/2/person/create', account, tok.body.access_token);
+  const r = await api(server, 'POST', '/api/2/person/create', { form: account, token: tok.body.access_token });
   if (r.status !== 200) throw new Error(`person/create failed: ${r.status} ${JSON.stringify(r.body)}`);
   server.account = account;
   return server;
