@@ -33,7 +33,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { api } from './bench-lib.js';
+import { api, readOr, waitFor } from './bench-lib.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const AGENT_BIN = path.join(ROOT, 'bin/axis-agent.js');
@@ -61,24 +61,6 @@ const loadavg = () =>
     .map((x) => x.toFixed(2))
     .join(' / ');
 const kb = (n) => `${(n / 1000).toFixed(1)} kB`;
-
-async function waitFor(check, what, timeoutMs = 120_000, intervalMs = 50) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await sleep(intervalMs);
-  }
-}
-
-function readOr(file, fallback = null) {
-  try {
-    return fs.readFileSync(file);
-  } catch {
-    return fallback;
-  }
-}
 
 async function sha256File(file) {
   const h = createHash('sha256');
@@ -262,8 +244,7 @@ class Agent {
         if (this.child.exitCode !== null) throw new Error(`agent ${this.name} exited:\n${readOr(this.logFile, '')}`);
         return this.isIdle(sinceMs);
       },
-      `${this.name} to become idle`,
-      timeoutMs,
+      { what: `${this.name} to become idle`, timeoutMs },
     );
   }
 
@@ -301,7 +282,7 @@ async function benchAgents(v1, v2, sums) {
     placeFile(v1, path.join(a.dir, 'big.bin'));
     const bBig = path.join(b.dir, 'big.bin');
     const v1Size = fs.statSync(v1).size;
-    await waitFor(async () => fs.existsSync(bBig) && fs.statSync(bBig).size === v1Size && (await sha256File(bBig)) === sums.v1, 'big.bin (v1) on B', 600_000, 500);
+    await waitFor(async () => fs.existsSync(bBig) && fs.statSync(bBig).size === v1Size && (await sha256File(bBig)) === sums.v1, { what: 'big.bin (v1) on B', timeoutMs: 600_000, intervalMs: 500 });
     await Promise.all([a.waitIdle(Date.now()), b.waitIdle(Date.now())]);
     const initialMs = Date.now() - t;
     await sleep(1000);
@@ -310,12 +291,12 @@ async function benchAgents(v1, v2, sums) {
     const before = { a: pa.snapshot(), b: pb.snapshot(), ra: a.root(), rb: b.root() };
     t = Date.now();
     placeFile(v2, path.join(a.dir, 'big.bin'));
-    await waitFor(() => (a.root()?.delta_uploads ?? 0) + (a.root()?.whole_uploads ?? 0) > (before.ra.delta_uploads ?? 0) + (before.ra.whole_uploads ?? 0), 'A to upload the edit', 300_000);
+    await waitFor(() => (a.root()?.delta_uploads ?? 0) + (a.root()?.whole_uploads ?? 0) > (before.ra.delta_uploads ?? 0) + (before.ra.whole_uploads ?? 0), { what: 'A to upload the edit', timeoutMs: 300_000 });
     await a.waitIdle(Date.now());
     const upMs = Date.now() - t;
     const afterA = pa.snapshot();
     const v2Size = fs.statSync(v2).size;
-    await waitFor(async () => fs.statSync(bBig).size === v2Size && (await sha256File(bBig)) === sums.v2, 'big.bin (v2) on B', 300_000, 200);
+    await waitFor(async () => fs.statSync(bBig).size === v2Size && (await sha256File(bBig)) === sums.v2, { what: 'big.bin (v2) on B', timeoutMs: 300_000, intervalMs: 200 });
     await b.waitIdle(Date.now());
     const downMs = Date.now() - t;
     const afterB = pb.snapshot();
@@ -436,8 +417,7 @@ async function benchRsyncDaemon(v1, v2, sums) {
           s.on('connect', () => (s.destroy(), resolve(true)));
           s.on('error', () => resolve(false));
         }),
-      'the rsync daemon to listen',
-      10_000,
+      { what: 'the rsync daemon to listen', timeoutMs: 10_000 },
     );
     const url = `rsync://127.0.0.1:${proxy.port}/bench/`;
     fs.copyFileSync(v1, path.join(mod, 'big.bin'));

@@ -1,4 +1,5 @@
 // Helpers shared by the benchmark scripts (scripts/bench.js, scripts/bench-delta.js).
+import fs from 'node:fs';
 import https from 'node:https';
 import { URLSearchParams } from 'node:url';
 
@@ -38,4 +39,26 @@ export function api(server, method, p, { form, token } = {}) {
     req.on('error', reject);
     req.end(body);
   });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` (sync or async) until it returns something truthy, which it returns. */
+export async function waitFor(check, { timeoutMs = 60_000, intervalMs = 50, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${(timeoutMs / 1000).toFixed(1)} s waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+/** The file's content, or `fallback` when it cannot be read. */
+export function readOr(file, fallback = null) {
+  try {
+    return fs.readFileSync(file);
+  } catch {
+    return fallback;
+  }
 }

@@ -39,7 +39,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AGENT_NODE_FLAGS } from '../dist/src/agent/heap.js';
-import { api } from './bench-lib.js';
+import { api, readOr, waitFor } from './bench-lib.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const AGENT_BIN = path.join(ROOT, 'bin/axis-agent.js');
@@ -120,24 +120,6 @@ function prng(seed) {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-async function waitFor(check, { timeoutMs = 60_000, intervalMs = 50, what = 'condition' } = {}) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${fmtS(timeoutMs)} waiting for ${what}`);
-    await sleep(intervalMs);
-  }
-}
-
-function readOr(file, fallback = null) {
-  try {
-    return fs.readFileSync(file);
-  } catch {
-    return fallback;
-  }
 }
 
 /** Relative paths of the regular files under `root` (our temp files excluded). */
