@@ -384,6 +384,8 @@ describe('login through the API, then sync', () => {
     const activity = (await api('GET', '/api/activity?limit=10')).body.activity;
     expect(activity[0]).toMatchObject({ id: expect.any(Number), root_id: user.rootId, time: expect.any(String), kind: expect.any(String) });
 
+    // One sample a second from the daemon's start (after the login): the first may still be due.
+    await eventually(async () => (await api('GET', '/api/bandwidth')).body.samples.length > 0, 10_000, 'a bandwidth sample');
     const bw = (await api('GET', '/api/bandwidth')).body;
     expect(bw).toMatchObject({ limit: null, in_exception: false, schedule: { throttled: false }, windows: [] });
     expect(bw.samples.length).toBeGreaterThan(0);
