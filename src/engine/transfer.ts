@@ -166,19 +166,22 @@ export async function tryDeltaUpload(
     const hash = createHash('sha256');
     const src = createReadStream(a.abs, { highWaterMark: 1 << 20 });
     const toDelta = new PassThrough({ highWaterMark: 1 << 20 });
-    const toSig = new PassThrough({ highWaterMark: 1 << 20 });
+    // Only a file big enough to keep its signature gets the second branch: an unconsumed
+    // branch that a read error destroys would end the process with an uncaught 'error'.
+    const toSig = keepSig ? new PassThrough({ highWaterMark: 1 << 20 }) : undefined;
     src.on('data', (c: string | Buffer) => {
       hash.update(c);
     });
     src.pipe(toDelta);
-    if (keepSig) src.pipe(toSig);
+    if (toSig) src.pipe(toSig);
+    // A file deleted or unreadable at open: both branches fail, and their pipelines reject.
     src.on('error', (err) => {
       toDelta.destroy(err);
-      toSig.destroy(err);
+      toSig?.destroy(err);
     });
     await Promise.all([
       pipeline(toDelta, createDeltaStream(sig), createWriteStream(deltaTmp)),
-      keepSig ? pipeline(toSig, sigStream(a.size), createWriteStream(newSigTmp)) : undefined,
+      toSig ? pipeline(toSig, sigStream(a.size), createWriteStream(newSigTmp)) : undefined,
     ]);
     if (hash.digest('hex') !== a.sha256) throw new FileChangedError(`${a.name} changed while its delta was computed`);
     const deltaSize = (await fsp.stat(deltaTmp)).size;

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { counter } from '../../src/engine/transfer.js';
+import { SignatureStore, counter, tryDeltaUpload, type TransferCounters } from '../../src/engine/transfer.js';
+import { signatureFile } from '../../src/native/librsync.js';
 import { BandwidthLimiter } from '../../src/engine/limiter.js';
 import { readExactly } from '../../src/engine/localfs.js';
 
@@ -52,5 +53,49 @@ describe('errors before a consumer listens', () => {
     let n = 0;
     await pipeline(readExactly(file, 100_000, () => undefined), counter((k) => (n += k)), sink());
     expect(n).toBe(100_000);
+  });
+});
+
+describe('a delta upload of a file that vanished', () => {
+  // Seen in the seeded random test: the file of a queued upload was deleted before its delta
+  // was read; the branch that would have made the new signature (not kept for a file this
+  // small) got the read error with nobody listening, and the agent died.
+  it('rejects with the read error instead of ending the process', async () => {
+    const base = path.join(tmp, 'base.bin');
+    writeFileSync(base, Buffer.alloc(200_000, 3));
+    const { signature } = await signatureFile(base);
+    const sigs = new SignatureStore(path.join(tmp, 'sigs'));
+    let uploads = 0;
+    const api = {
+      upload: async () => {
+        uploads++;
+        return { id: 1, revision_id: 2, size: 0 };
+      },
+      revisionSignature: async () => signature!,
+    };
+    const counters: TransferCounters = { bytesUp: 0, bytesDown: 0, deltaUploads: 0, deltaDownloads: 0, wholeUploads: 0, wholeDownloads: 0 };
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      await expect(
+        tryDeltaUpload(api, sigs, counters, {
+          rootId: 1,
+          fileId: 1,
+          baseRevisionId: 1,
+          baseSize: 200_000,
+          abs: path.join(tmp, 'gone.bin'),
+          name: 'gone.bin',
+          size: 200_000,
+          sha256: '0'.repeat(64),
+          modified: new Date(),
+        }),
+      ).rejects.toMatchObject({ code: 'ENOENT' });
+      await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+    expect(uncaught).toEqual([]);
+    expect(uploads).toBe(0);
   });
 });
