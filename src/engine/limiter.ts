@@ -12,7 +12,7 @@
 // - `now()` (epoch ms) and the time zone are injectable: tests move the schedule's clock
 //   (the agent's AXIS_AGENT_CLOCK_OFFSET_MS), the bucket only ever uses differences of it.
 import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
-import { throttleAt, type ThrottleSettings, type ThrottleState } from '../core/throttle.js';
+import { LOCAL_TIME_ZONE, throttleAt, type ThrottleSettings, type ThrottleState } from '../core/throttle.js';
 
 export interface LimiterOptions {
   /** Clock in epoch ms (schedule and bucket). Default Date.now. */
@@ -47,8 +47,9 @@ const MIN_PIECE = 1024;
 /** Unlimited: chunks pass as they come. */
 const UNLIMITED_PIECE = 1 << 20;
 
+/** The machine's own time zone (see LOCAL_TIME_ZONE: no ICU formatter loaded for it). */
 export function localTimeZone(): string {
-  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  return LOCAL_TIME_ZONE;
 }
 
 export class BandwidthLimiter {

@@ -8,6 +8,7 @@ import {
   exceptionDaySet,
   isValidTimeZone,
   kibToBytesPerSecond,
+  LOCAL_TIME_ZONE,
   localDateTime,
   parseTimeOfDay,
   resolveThrottleSettings,
@@ -374,6 +375,32 @@ describe('local time zones and DST', () => {
     expect(at(sunday, utc(2025, 11, 2, 5, 29, 59), NY)).toEqual(base('2025-11-02T05:30:00.000Z'));
     expect(at(sunday, utc(2025, 11, 2, 6, 15), NY)).toEqual(exc('2025-11-02T07:00:00.000Z')); // 01:15 EST
     expect(at(sunday, utc(2025, 11, 2, 7), NY)).toEqual(base('2025-11-09T06:30:00.000Z'));
+  });
+});
+
+describe('the machine\'s own zone (LOCAL_TIME_ZONE, read through Date)', () => {
+  // The agent uses the local zone without an ICU formatter; it must agree with the IANA zone
+  // of the same name to the second, DST transitions included. Node re-reads TZ when it is set.
+  const zones = ['Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kolkata', 'UTC'];
+  const schedules = [win('09:00', '17:00'), win('22:00', '06:00'), win('02:30', '03:30', { throttle_exception_dow: [6] }), win('00:00', '00:00', { throttle_exception_days: 'weekends' })];
+
+  it.each(zones)('agrees with %s through a year of instants around its transitions', (zone) => {
+    const saved = process.env.TZ;
+    process.env.TZ = zone;
+    try {
+      expect(isValidTimeZone(LOCAL_TIME_ZONE)).toBe(true);
+      for (let t = utc(2025, 1, 1); t < utc(2026, 1, 1); t += 7 * 3_600_000 + 1_234_000) {
+        expect(localDateTime(t, LOCAL_TIME_ZONE)).toEqual(localDateTime(t, zone));
+        for (const s of schedules) expect(at(s, t, LOCAL_TIME_ZONE)).toEqual(at(s, t, zone));
+      }
+      // Right at the 2025 transitions of Berlin and New York (and a second either side).
+      for (const edge of [utc(2025, 3, 30, 1), utc(2025, 10, 26, 1), utc(2025, 3, 9, 7), utc(2025, 11, 2, 6)]) {
+        for (const t of [edge - 1000, edge, edge + 1000]) for (const s of schedules) expect(at(s, t, LOCAL_TIME_ZONE)).toEqual(at(s, t, zone));
+      }
+    } finally {
+      if (saved === undefined) delete process.env.TZ;
+      else process.env.TZ = saved;
+    }
   });
 });
 
