@@ -14,7 +14,7 @@ export const HEAP_GROWING_PERCENT = 30;
  * fixed when the heap is made): the Electron shell passes them to the agent's utility process,
  * and `npm start`/benchmarks to `node bin/axis-agent.js`.
  */
-export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
+export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
 
 /** Applies the growth factor in this process (V8 reads it at every heap-limit computation). */
 export function tuneHeap(): void {

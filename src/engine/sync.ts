@@ -723,9 +723,15 @@ export class RootSync extends EventEmitter {
     const puts: LocalEntry[] = [];
     for (const e of entries) {
       const le = toLocal(e);
-      next.set(le.path, le);
       const old = previous.get(le.path);
-      if (!old || !sameLocal(old, le)) puts.push(le);
+      if (old && sameLocal(old, le)) {
+        // Unchanged: keep the entry (and its strings) the cache already holds, so the new one is
+        // garbage at once and a full scan retains no second copy of the tree.
+        next.set(old.path, old);
+        continue;
+      }
+      next.set(le.path, le);
+      puts.push(le);
     }
     const removes: string[] = [];
     for (const p of previous.keys()) if (!next.has(p)) removes.push(p);
