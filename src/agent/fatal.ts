@@ -3,7 +3,7 @@
 // while a restart is always safe (the state is in SQLite, one transaction per finished
 // operation; downloads are written to temp files and renamed into place when complete). What
 // this adds is one line in the agent's own log that says what happened and what to do.
-import type { Logger } from 'pino';
+import { pino, type Logger } from 'pino';
 
 export const FATAL_MESSAGE =
   'The agent stopped on an unexpected error (a bug: please report this log). Nothing synced is lost: ' +
@@ -24,4 +24,12 @@ export function reportFatalErrors(log: Logger, destination?: { flushSync?: () =>
       // Logging failed too: Node still prints the error and exits.
     }
   });
+}
+
+/** The agent process's logger (JSON lines on stderr) with reportFatalErrors installed. */
+export function agentLogger(level: string): Logger {
+  const destination = pino.destination(2);
+  const log = pino({ level }, destination);
+  reportFatalErrors(log, destination);
+  return log;
 }

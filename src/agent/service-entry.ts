@@ -23,8 +23,7 @@
 //                    {type: 'stop'}                            stop cleanly and exit
 // With no parent port (plain node), the ready message is printed as one JSON line on stdout;
 // SIGTERM / SIGINT stop cleanly in both cases.
-import { pino } from 'pino';
-import { reportFatalErrors } from './fatal.js';
+import { agentLogger } from './fatal.js';
 import { packageVersion } from './cli.js';
 import { daemonKnobs } from './control/run.js';
 import { startAgentService, type AgentService } from './control/service.js';
@@ -134,9 +133,7 @@ async function main(): Promise<void> {
 
   const version = packageVersion();
   tuneHeap();
-  const logDestination = pino.destination(2);
-  const log = pino({ level: opts.logLevel }, logDestination);
-  reportFatalErrors(log, logDestination);
+  const log = agentLogger(opts.logLevel);
   try {
     service = await startAgentService({
       home: opts.home,

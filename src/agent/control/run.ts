@@ -5,8 +5,7 @@
 // Logged in: syncs until SIGINT/SIGTERM, serving the control API on 127.0.0.1 (its one-time UI
 // URL printed on stderr) unless --no-ui. Not logged in: exits 2 as always, unless
 // --wait-for-login, which starts anyway and waits for a login through the UI.
-import { pino } from 'pino';
-import { reportFatalErrors } from '../fatal.js';
+import { agentLogger } from '../fatal.js';
 import type { CliContext } from '../account.js';
 import { CliError, EXIT_OK } from '../output.js';
 import { startAgentService } from './service.js';
@@ -38,9 +37,7 @@ export function daemonKnobs(env: NodeJS.ProcessEnv) {
 export async function runAgent(ctx: CliContext, opts: RunOptions): Promise<number> {
   if (opts.waitForLogin && !opts.ui) throw new CliError('--wait-for-login needs the control UI (drop --no-ui): the login happens there.');
   tuneHeap();
-  const logDestination = pino.destination(2);
-  const log = pino({ level: opts.logLevel }, logDestination);
-  reportFatalErrors(log, logDestination);
+  const log = agentLogger(opts.logLevel);
   const env = ctx.env ?? process.env;
   let announced = false;
   const announce = (rootId: number, syncDir: string) => {
