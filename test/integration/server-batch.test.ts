@@ -147,6 +147,23 @@ describe('batch upload', () => {
     expect(results[1]).toEqual({ error: { status: 409, error: 'name_conflict' } });
   });
 
+  it('checks the space quota item after item: items that fit alone but not together, the later one refused', async () => {
+    // The items' blobs are stored concurrently after checks that each see the space free; the
+    // commits, in manifest order, check again and refuse what no longer fits.
+    const p = newPerson(t, { space_quota: 1000 });
+    const g = filesClient(t, p);
+    const root = rootOf(t, p).id;
+    const [a, b, c] = [randomBytes(600), randomBytes(600), randomBytes(300)];
+    const res = await batchUpload(g, root, [{ name: 'a.bin' }, { name: 'b.bin' }, { name: 'c.bin' }], [a, b, c]);
+    expect(res.statusCode, res.body).toBe(200);
+    const { results } = json(res) as { results: Json[] };
+    expect((results[0]!.file as Json).sha256).toBe(sha256(a));
+    expect(results[1]).toEqual({ error: { status: 409, error: 'policy_error', error_description: "The account's space quota would be exceeded." } });
+    expect((results[2]!.file as Json).sha256).toBe(sha256(c));
+    const names = (t.server.ctx.db.prepare(`SELECT name FROM nodes WHERE root_id = ? AND is_deleted = 0`).all(root) as { name: string }[]).map((r) => r.name);
+    expect(names.sort()).toEqual(['a.bin', 'c.bin']);
+  });
+
   it('a part whose size differs from the manifest fails that item only', async () => {
     const res = await batchUpload(api, rootId, [{ name: 'short.txt', size: 5 }, { name: 'fine.txt' }, { name: 'long.txt', size: 2 }], [
       Buffer.from('1234'),

@@ -5,6 +5,7 @@ import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { READ_CHUNK } from '../blobs.js';
 import type { RevisionRow, ServerContext } from '../context.js';
 import { ApiError, errors } from '../errors.js';
 
@@ -109,7 +110,7 @@ export async function sendRevision(ctx: ServerContext, req: FastifyRequest, repl
     if (req.method === 'HEAD') return reply.send(Readable.from([]));
     if (length <= SMALL_BODY) return reply.send(await readExactly(fh, start, length));
     handedOver = true;
-    return reply.send(fh.createReadStream({ start, end: start + length - 1 }));
+    return reply.send(fh.createReadStream({ start, end: start + length - 1, highWaterMark: READ_CHUNK }));
   } finally {
     if (!handedOver) await fh.close();
   }

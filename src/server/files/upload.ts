@@ -244,23 +244,38 @@ export async function handleUpload(s: Scope, req: FastifyRequest, target: Upload
   return commit(s, target, prepared, stored, deltaSize);
 }
 
+/** An upload of content in memory that passed the checks before the transfer (see stageContent). */
+export interface StagedContent {
+  target: UploadTarget;
+  prepared: Prepared;
+}
+
 /**
- * Extension (batch upload, routes/batch.ts): one upload whose fields and content are already
- * read. The same checks, side effects and errors as handleUpload for the same fields (no
- * delta uploads): permission, target, name, extension, modified, base revision, locks, size
- * and quota limits, then the blob and the rows.
+ * Extension (batch upload, routes/batch.ts): uploads whose fields and content are already read,
+ * in three steps so that a batch can check every item, then store the items' blobs
+ * concurrently, then commit the items in order. Together the steps make the same checks, side
+ * effects and errors as handleUpload for the same fields (no delta uploads): permission,
+ * target, name, extension, modified, base revision, locks, size and quota limits, then the
+ * blob and the rows. The checks made before the transfer are advisory: commitContent repeats
+ * all of them in its transaction.
  */
-export async function uploadContent(s: Scope, target: UploadTarget, fields: Fields, content: Buffer): Promise<NodeView> {
+export function stageContent(s: Scope, target: UploadTarget, fields: Fields): StagedContent {
   requireWrite(s.access);
   if (target.kind === 'revision') liveFile(s, target.fileId);
   else writableParent(s, s.access.root, target.parentId, s.ctx.clock());
-  const prepared = prepare(s, target, fields, undefined);
-  let stored: StoredBlob;
+  return { target, prepared: prepare(s, target, fields, undefined) };
+}
+
+export async function storeContent(s: Scope, staged: StagedContent, content: Buffer): Promise<StoredBlob> {
+  const { limit } = staged.prepared;
   try {
-    stored = await s.ctx.blobs.put(content, prepared.limit ? Math.max(0, prepared.limit.bytes) : undefined);
+    return await s.ctx.blobs.put(content, limit ? Math.max(0, limit.bytes) : undefined);
   } catch (err) {
-    if (err instanceof BlobTooLargeError) throw errors.policyError(prepared.limit?.reason);
+    if (err instanceof BlobTooLargeError) throw errors.policyError(limit?.reason);
     throw err;
   }
-  return commit(s, target, prepared, stored, null);
+}
+
+export function commitContent(s: Scope, staged: StagedContent, stored: StoredBlob): NodeView {
+  return commit(s, staged.target, staged.prepared, stored, null);
 }
