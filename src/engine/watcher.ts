@@ -18,6 +18,19 @@ export interface FolderWatcherOptions {
   skipName: (name: string) => boolean;
 }
 
+/** How a watcher's folder listings went: read from the disk, or the last one reused (see listFolders). */
+export interface ListingCounts {
+  read: number;
+  reused: number;
+}
+
+const listingCounts = new WeakMap<FSWatcher, ListingCounts>();
+
+/** The listing counts of a watcher made by watchFolders (zeros for any other). */
+export function folderListings(w: FSWatcher): ListingCounts {
+  return { ...(listingCounts.get(w) ?? { read: 0, reused: 0 }) };
+}
+
 /** Watches `rootDir` and every folder below it (folders only; see above). */
 export function watchFolders(rootDir: string, o: FolderWatcherOptions): FSWatcher {
   const w = watch(rootDir, {
@@ -40,6 +53,11 @@ interface ListedEntry {
 interface ListHooks extends FolderWatcherOptions {
   /** `dir` could not be listed because it no longer exists. */
   gone: (dir: string) => void;
+  /** Absolute folder → names its fs.watch reported since its last listing ('unknown': no name given). */
+  changed: Map<string, Set<string> | 'unknown'>;
+  /** Absolute folder → the subfolders its last listing found. */
+  listed: Map<string, ListedEntry[]>;
+  counts: ListingCounts;
 }
 
 interface ListOptions {
@@ -70,6 +88,9 @@ function useFolderLister(w: FSWatcher, o: FolderWatcherOptions): void {
   const closers = inner._closers instanceof Map ? inner._closers : undefined;
   const hooks: ListHooks = {
     ...o,
+    changed: new Map(),
+    listed: new Map(),
+    counts: { read: 0, reused: 0 },
     gone: (dir) => {
       if (!watched || !closers || inner.closed) return;
       const abs = path.resolve(dir);
@@ -90,6 +111,24 @@ function useFolderLister(w: FSWatcher, o: FolderWatcherOptions): void {
       return thr;
     };
   }
+  // Which entries of each folder its fs.watch reported since the folder was last listed (see
+  // listFolders): chokidar reads a folder again on every event in it, to find new subfolders,
+  // while nearly all of those events are files (downloads, saves) that cannot add one.
+  w.on('raw', (_event: string, name: unknown, details: unknown) => {
+    const watched = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
+    if (typeof watched !== 'string') return;
+    const dir = path.resolve(watched);
+    const seen = hooks.changed.get(dir);
+    if (seen === 'unknown') return;
+    if (typeof name !== 'string' || name === '' || name.includes('/') || name.includes('\\')) hooks.changed.set(dir, 'unknown');
+    else if (seen) seen.add(name);
+    else hooks.changed.set(dir, new Set([name]));
+  });
+  listingCounts.set(w, hooks.counts);
+  w.on('unlinkDir', (p: string) => {
+    hooks.changed.delete(path.resolve(p));
+    hooks.listed.delete(path.resolve(p));
+  });
   inner._readdirp = (root, opts = {}) => {
     if (inner.closed) return undefined;
     const stream = Readable.from(listFolders(root, opts, hooks), { objectMode: true });
@@ -105,6 +144,21 @@ function useFolderLister(w: FSWatcher, o: FolderWatcherOptions): void {
  * in those cases; chokidar waits for the end).
  */
 async function* listFolders(dir: string, opts: ListOptions, o: ListHooks): AsyncGenerator<ListedEntry> {
+  const key = path.resolve(dir);
+  // (Taken when the listing starts: events from now on ask chokidar for another listing.)
+  const changed = o.changed.get(key);
+  o.changed.delete(key);
+  const last = o.listed.get(key);
+  if (last && changed instanceof Set && unchangedSubfolders(dir, changed, last, o)) {
+    // Only files changed: the subfolders are those of the last listing.
+    o.counts.reused++;
+    for (const entry of last) if (!opts.directoryFilter || opts.directoryFilter(entry)) yield entry;
+    return;
+  }
+  // Kept only once complete (chokidar may stop reading a listing half way).
+  o.listed.delete(key);
+  o.counts.read++;
+  const found: ListedEntry[] = [];
   let dirents;
   try {
     dirents = await fsp.readdir(dir, { withFileTypes: true });
@@ -126,6 +180,28 @@ async function* listFolders(dir: string, opts: ListOptions, o: ListHooks): Async
     if (!stats.isDirectory()) continue;
     const entry: ListedEntry = { path: d.name, fullPath, basename: d.name, stats };
     if (opts.directoryFilter && !opts.directoryFilter(entry)) continue;
+    found.push(entry);
     yield entry;
+  }
+  o.listed.set(key, found);
+}
+
+/**
+ * Whether the reported `names` cannot have changed the subfolders of `dir` since the listing
+ * `last`: the folder is still there, and each name is one of our temp files, or neither a
+ * subfolder then nor a folder now (a file, a symlink, or gone). Anything else (a new or removed
+ * subfolder, an event without a name) means a real listing.
+ */
+function unchangedSubfolders(dir: string, names: Set<string>, last: ListedEntry[], o: ListHooks): boolean {
+  try {
+    if (names.size === 0 || !lstatSync(dir, { throwIfNoEntry: false })?.isDirectory()) return false;
+    for (const name of names) {
+      if (o.skipName(name)) continue;
+      if (last.some((e) => e.basename === name)) return false;
+      if (lstatSync(path.join(dir, name), { throwIfNoEntry: false })?.isDirectory()) return false;
+    }
+    return true;
+  } catch {
+    return false; // (unreadable: the listing says what is there)
   }
 }
