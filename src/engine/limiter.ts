@@ -214,7 +214,9 @@ export class BandwidthLimiter {
 
   /** A Transform that lets content through at the shared rate and counts it for `direction`. */
   transform(direction: 'up' | 'down'): Transform {
-    const abort = new AbortController();
+    // Made when the stream first waits for the limit (an AbortController per transfer, and its
+    // DOMException on abort, are a measurable cost when thousands of small files pass unlimited).
+    let abort: AbortController | undefined;
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const limiter = this;
     const shaped = new Transform({
@@ -226,13 +228,14 @@ export class BandwidthLimiter {
           cb(null, chunk);
           return;
         }
-        limiter.pass(this, chunk, direction, abort.signal).then(
+        const signal = (abort ??= new AbortController()).signal;
+        limiter.pass(this, chunk, direction, signal).then(
           () => cb(),
-          (err: Error) => (abort.signal.aborted ? cb() : cb(err)),
+          (err: Error) => (signal.aborted ? cb() : cb(err)),
         );
       },
       destroy(err: Error | null, cb: (error: Error | null) => void) {
-        abort.abort();
+        abort?.abort();
         cb(err);
       },
     });

@@ -8,12 +8,14 @@ import {
   constants as fsConstants,
   createReadStream,
   fstatSync,
+  fsync,
   futimesSync,
   linkSync,
   lstatSync,
   openSync,
   promises as fsp,
   readFileSync,
+  readSync,
   renameSync,
   rmSync,
   unlinkSync,
@@ -22,7 +24,8 @@ import {
   type Stats,
 } from 'node:fs';
 import path from 'node:path';
-import { pipeline as pipe, Transform, type Readable } from 'node:stream';
+import { pipeline as pipe, Readable, Transform } from 'node:stream';
+import { promisify } from 'node:util';
 
 /** Prefix of the engine's own temp files; the scanner ignores them and cleans up stale ones. */
 export const TEMP_PREFIX = '.axis-tmp-';
@@ -35,11 +38,15 @@ export const TEMP_PREFIX = '.axis-tmp-';
  */
 export const WRITE_CHUNK = 256 * 1024;
 const MAX_READ_CHUNK = 256 * 1024;
+/** Files smaller than this are read for an upload with synchronous calls (see readSmallFile). */
+const SYNC_READ_MAX = 256 * 1024;
 
 /** The read size for a file of `size` bytes: all of it (+1 to see its end) up to 256 KiB. */
 export function readChunkFor(size: number): number {
   return Math.max(16 * 1024, Math.min(MAX_READ_CHUNK, size + 1));
 }
+
+const fsyncFd = promisify(fsync);
 
 /** Temp files this process is writing right now (absolute paths). */
 const liveTemps = new Set<string>();
@@ -231,16 +238,16 @@ export async function writeFileAtomic(
   try {
     let stat: Stats;
     let sha256: string;
-    const fh = await fsp.open(tmp, 'wx', 0o644);
+    const fd = openSync(tmp, 'wx', 0o644);
     try {
-      // Writes are synchronous (a copy into the page cache, at most WRITE_CHUNK at a time) and
-      // so are the mtime and the final fstat: each would otherwise be a round trip to libuv's
-      // thread pool that costs more CPU than the work itself. The open, the fsync and the close
-      // (which can wait on the disk or, on a network share, on the server) stay asynchronous.
+      // Only the fsync, which waits for the disk, is a round trip to libuv's thread pool: the
+      // create, the writes (copies into the page cache, WRITE_CHUNK at a time), the mtime, the
+      // fstat and the close (after the fsync, nothing left to flush) are synchronous calls of
+      // microseconds, where each round trip would cost more CPU than the work itself.
       let held: Buffer[] = [];
       let heldBytes = 0;
       const writeHeld = () => {
-        writeAllSync(fh.fd, held.length === 1 ? held[0]! : Buffer.concat(held, heldBytes));
+        writeAllSync(fd, held.length === 1 ? held[0]! : Buffer.concat(held, heldBytes));
         held = [];
         heldBytes = 0;
       };
@@ -255,12 +262,12 @@ export async function writeFileAtomic(
       if (heldBytes > 0) writeHeld();
       sha256 = hash.digest('hex');
       if (opts.expectedSha256 && opts.expectedSha256 !== sha256) throw new ContentMismatchError(opts.expectedSha256, sha256);
-      if (opts.mtimeMs !== undefined) futimesSync(fh.fd, new Date(), new Date(opts.mtimeMs));
-      await fh.sync();
+      if (opts.mtimeMs !== undefined) futimesSync(fd, new Date(), new Date(opts.mtimeMs));
+      await fsyncFd(fd);
       // The file keeps its inode, size and mtime when it is linked or renamed into place.
-      stat = fstatSync(fh.fd);
+      stat = fstatSync(fd);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
     await opts.beforeRename?.();
     // Re-check confinement right before the rename (uncached): the folder may have changed meanwhile.
@@ -290,6 +297,7 @@ export function readExactly(abs: string, size: number, onChange: (why: string) =
     if (!reported) onChange(why);
     reported = true;
   };
+  if (size < SYNC_READ_MAX) return readSmallFile(abs, size, report);
   const guard = new Transform({
     transform(chunk: Buffer, _enc, done) {
       seen += chunk.length;
@@ -307,6 +315,49 @@ export function readExactly(abs: string, size: number, onChange: (why: string) =
   const source = createReadStream(abs, { highWaterMark: readChunkFor(size) });
   source.on('error', (err: NodeJS.ErrnoException) => report(err.code === 'ENOENT' ? 'disappeared' : `could not be read (${err.message})`));
   return pipe(source, guard, () => undefined);
+}
+
+/**
+ * readExactly of a small file: read at once with synchronous calls (open, fstat, one read of
+ * one byte more than expected, close: microseconds on a local disk, where each would otherwise be a
+ * round trip to libuv's thread pool), as a stream of one chunk or an errored stream.
+ */
+function readSmallFile(abs: string, size: number, report: (why: string) => void): Readable {
+  let fd: number | undefined;
+  try {
+    // Non-blocking: a named pipe put at the path must not hang the process in open(); no
+    // symlink is followed (one put there since the scan could point outside the root).
+    fd = openSync(abs, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0) | (fsConstants.O_NOFOLLOW ?? 0));
+    if (!fstatSync(fd).isFile()) throw Object.assign(new Error(`${abs} is no longer a regular file`), { code: 'EINVAL' });
+    const buf = Buffer.allocUnsafe(size + 1);
+    let got = 0;
+    for (;;) {
+      const n = readSync(fd, buf, got, buf.length - got, got);
+      if (n === 0 || (got += n) > size) break;
+    }
+    if (got > size) {
+      report('grew');
+      return errored(new Error(`${abs} grew while it was read`));
+    }
+    if (got < size) {
+      report('shrank');
+      return errored(new Error(`${abs} shrank while it was read`));
+    }
+    return Readable.from([buf.subarray(0, size)]);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    report(e.code === 'ENOENT' ? 'disappeared' : `could not be read (${e.message})`);
+    return errored(e);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** A stream that fails with `err` (emitted on the next tick: the caller can still listen). */
+function errored(err: Error): Readable {
+  const r = new Readable({ read() {} });
+  r.destroy(err);
+  return r;
 }
 
 /**
@@ -431,13 +482,14 @@ function splitName(name: string): { stem: string; ext: string } {
 
 export async function fsyncDir(dir: string): Promise<void> {
   if (process.platform === 'win32') return;
-  const fh = await fsp.open(dir, 'r');
+  // (Open and close synchronous, as in writeFileAtomic: only the fsync waits for the disk.)
+  const fd = openSync(dir, 'r');
   try {
-    await fh.sync();
+    await fsyncFd(fd);
   } catch {
     // Some file systems refuse fsync on directories; the rename is still atomic.
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 

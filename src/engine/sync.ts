@@ -136,6 +136,8 @@ export class RootSync extends EventEmitter {
   private localCache: Map<string, LocalEntry> | undefined;
   /** Root-relative paths the watcher or the executor reported changed since the last scan. */
   private dirtyPaths = new Set<string>();
+  /** The dirty paths by case-folded key (see mayHaveCaseTwin). */
+  private dirtyFolded = new Map<string, Set<string>>();
   private fullScanNeeded = true;
   /** Plan even if no tree changed (after work, a failure, a retry time, a poke). */
   private needPlan = true;
@@ -301,13 +303,37 @@ export class RootSync extends EventEmitter {
     const rel = path.relative(this.rootDir, abs);
     if (rel.startsWith('..') || path.isAbsolute(rel)) return;
     if (rel === '') this.fullScanNeeded = true;
-    else this.dirtyPaths.add(path.sep === '/' ? rel : rel.split(path.sep).join('/'));
+    else this.addDirty(path.sep === '/' ? rel : rel.split(path.sep).join('/'));
     this.schedule();
   }
 
   private markDirty(rel: string): void {
-    this.dirtyPaths.add(rel);
+    this.addDirty(rel);
     this.dirty = true;
+  }
+
+  private addDirty(rel: string): void {
+    this.dirtyPaths.add(rel);
+    const k = pathKey(rel, true);
+    const spellings = this.dirtyFolded.get(k);
+    if (spellings) spellings.add(rel);
+    else this.dirtyFolded.set(k, new Set([rel]));
+  }
+
+  /**
+   * Whether an entry spelled like `rel` in other letter case may have appeared in its folder
+   * since the scan this cycle planned from. The plan saw every entry the scan found (and plans
+   * nothing onto a name that clashes with one); anything that changed in the folder since is a
+   * dirty path now (the watcher names every entry that changes). Only then is the folder read.
+   * (An entry made microseconds before our own, its event not yet handled, would give a pair
+   * of names that differ in case: the next plan reports the clash; nothing is overwritten.)
+   */
+  private mayHaveCaseTwin(rel: string): boolean {
+    if (this.fullScanNeeded) return true;
+    for (let a = parentPath(rel); a !== ''; a = parentPath(a)) if (this.dirtyPaths.has(a)) return true;
+    const spellings = this.dirtyFolded.get(pathKey(rel, true));
+    if (spellings) for (const p of spellings) if (p !== rel) return true;
+    return false;
   }
 
   /**
@@ -676,6 +702,7 @@ export class RootSync extends EventEmitter {
     const dirty = this.dirtyPaths;
     this.hints = new Map();
     this.dirtyPaths = new Set();
+    this.dirtyFolded = new Map();
     const full = this.fullScanNeeded || !this.localCache;
     // A full scan over a tree the watcher kept up to date (not the first one, nothing dirty
     // pending) should find nothing new: say so if it does.
@@ -877,6 +904,7 @@ export class RootSync extends EventEmitter {
    */
   private caseTwin(rel: string, except?: string): string | undefined {
     if (this.caseInsensitive || !keysCaseInsensitive({ ...this.o.policy(), caseInsensitive: false })) return undefined;
+    if (!this.mayHaveCaseTwin(rel)) return undefined;
     const dir = parentPath(rel);
     const name = baseName(rel);
     let names: string[];

@@ -3,7 +3,8 @@
 // that vanishes while its upload request still waits for a connection. Such an error must stay
 // on the stream for its consumer and never become an uncaught exception (which ends the agent;
 // vitest fails the run on one). Real files, no mocks.
-import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createReadStream, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -96,5 +97,60 @@ describe('a delta upload of a file that vanished', () => {
       process.off('uncaughtException', onUncaught);
     }
     expect(uncaught).toEqual([]);
+  });
+});
+
+describe('readExactly', () => {
+  // Small files are read at once (synchronously), bigger ones streamed: the same outcomes.
+  const read = async (file: string, size: number) => {
+    const why: string[] = [];
+    const chunks: Buffer[] = [];
+    const out = new Writable({
+      write(c: Buffer, _e, cb) {
+        chunks.push(c);
+        cb();
+      },
+    });
+    const result = await pipeline(readExactly(file, size, (w) => why.push(w)), out).then(
+      () => 'ok',
+      (err: Error) => err.message,
+    );
+    return { result, why, content: Buffer.concat(chunks) };
+  };
+
+  for (const size of [0, 1000, 200_000, 300_000, 2_000_000]) {
+    it(`${size} bytes: exactly the file, or "grew" / "shrank" / "disappeared" when it is not the scanned size`, async () => {
+      const file = path.join(tmp, `exact-${size}.bin`);
+      const data = Buffer.alloc(size, 5);
+      writeFileSync(file, data);
+      const ok = await read(file, size);
+      expect(ok.result).toBe('ok');
+      expect(ok.why).toEqual([]);
+      expect(ok.content.equals(data)).toBe(true);
+      const grew = await read(file, Math.max(0, size - 1));
+      expect(grew.why).toEqual(size === 0 ? [] : ['grew']);
+      if (size > 0) expect(grew.result).toMatch(/grew while it was read/);
+      const shrank = await read(file, size + 1);
+      expect(shrank.why).toEqual(['shrank']);
+      expect(shrank.result).toMatch(/shrank while it was read/);
+      rmSync(file);
+      const gone = await read(file, size);
+      expect(gone.why).toEqual(['disappeared']);
+      expect(gone.result).toMatch(/ENOENT/);
+    });
+  }
+
+  it('does not follow a symlink put in place of the file, nor hang on a named pipe', async () => {
+    const outside = path.join(tmp, 'outside-secret.txt');
+    writeFileSync(outside, 'secret');
+    const link = path.join(tmp, 'link.txt');
+    symlinkSync(outside, link);
+    const viaLink = await read(link, 6);
+    expect(viaLink.result).not.toBe('ok');
+    expect(viaLink.content.length).toBe(0);
+    const fifo = path.join(tmp, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const viaFifo = await read(fifo, 6);
+    expect(viaFifo.result).toMatch(/no longer a regular file/);
   });
 });
