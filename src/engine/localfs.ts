@@ -48,6 +48,13 @@ export function readChunkFor(size: number): number {
 
 const fsyncFd = promisify(fsync);
 
+/** This process's temp file names: pid (see isStaleTempFile), a random run id, a counter (unique without a random draw each). */
+const tempRun = randomBytes(4).toString('hex');
+let tempCount = 0;
+function tempName(): string {
+  return `${TEMP_PREFIX}${process.pid}-${tempRun}${(tempCount++).toString(36)}`;
+}
+
 /** Temp files this process is writing right now (absolute paths). */
 const liveTemps = new Set<string>();
 
@@ -231,7 +238,7 @@ export async function writeFileAtomic(
   // The sync engine passes createParents: false: a folder the user just removed or renamed must
   // not come back (under its old name) because a download was under way.
   if (opts.createParents !== false) await fsp.mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
+  const tmp = path.join(dir, tempName());
   const hash = createHash('sha256');
   let size = 0;
   liveTemps.add(tmp);

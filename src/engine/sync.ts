@@ -584,10 +584,13 @@ export class RootSync extends EventEmitter {
         // The file changed while it was sent: the base is what the server got.
         change = { ...change, entry: { ...change.entry, sha256: outcome.sha256, size: outcome.uploadedSize ?? change.entry.size } };
       }
-      this.o.store.applySyncedChange(this.rootId, change, () => this.o.store.clearFailure(this.rootId, p));
+      // One transaction: the merge base, the failure record and the activity log line.
+      this.o.store.applySyncedChange(this.rootId, change, () => {
+        this.o.store.clearFailure(this.rootId, p);
+        this.o.store.activity(this.rootId, op.type, p);
+      });
       this.touchedLocally(op, outcome);
       this.replanned.delete(opKey);
-      this.o.store.activity(this.rootId, op.type, p);
       this.emit('operation', op);
     } catch (err) {
       // A skip or a stale refusal re-plans at once the first time (the trees were just behind).
