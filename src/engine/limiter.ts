@@ -11,7 +11,7 @@
 // - Unlimited (no throttle, `throttled` false, limit 0/null) is a pass-through that only counts.
 // - `now()` (epoch ms) and the time zone are injectable: tests move the schedule's clock
 //   (the agent's AXIS_AGENT_CLOCK_OFFSET_MS), the bucket only ever uses differences of it.
-import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { LOCAL_TIME_ZONE, throttleAt, type ThrottleSettings, type ThrottleState } from '../core/throttle.js';
 
 export interface LimiterOptions {
@@ -245,10 +245,19 @@ export class BandwidthLimiter {
     return shaped;
   }
 
-  /** `source` through a limiter Transform (errors and early ends travel both ways). */
+  /**
+   * `source` through a limiter Transform (errors and early ends travel both ways). Wired by
+   * hand rather than with stream.pipeline, which makes (and aborts, creating a DOMException) an
+   * AbortController per call: a measurable cost with thousands of small files.
+   */
   shape(direction: 'up' | 'down', source: Readable): Readable {
     const t = this.transform(direction);
-    pipeline(source, t, () => undefined);
+    source.on('error', (err) => t.destroy(err));
+    // The consumer gave up (or the transform failed): stop reading the source.
+    t.once('close', () => {
+      if (!source.destroyed && !source.readableEnded) source.destroy();
+    });
+    source.pipe(t);
     return t;
   }
 
