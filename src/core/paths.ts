@@ -51,6 +51,7 @@ function printable(s: string): string {
  * `path.posix` or `path.win32`, address anything outside that root.
  */
 export function validateServerName(name: string): Validation {
+  if (isPlainName(name)) return ok;
   if (typeof name !== 'string') return bad('notString', 'the name is not a string');
   if (name === '') return bad('empty', 'the name is empty');
   if (name === '.') return bad('dot', 'the name "." refers to the folder itself');
@@ -68,6 +69,7 @@ export function validateServerName(name: string): Validation {
  * absolute and UNC paths, backslashes, drive letters, NUL and other control characters.
  */
 export function validateRelativePath(p: string): Validation {
+  if (isPlainRelativePath(p)) return ok;
   if (typeof p !== 'string') return bad('notString', 'the path is not a string');
   if (p === '') return bad('empty', 'the path is empty');
   if (p.startsWith('//') || p.startsWith('\\\\')) return bad('unc', `the path ${printable(p)} is a UNC path`);
@@ -80,6 +82,49 @@ export function validateRelativePath(p: string): Validation {
     if (!v.ok) return { ok: false, code: v.code, reason: `in ${printable(p)}: ${v.reason}` };
   }
   return ok;
+}
+
+// The planner validates every entry of every tree on each call, so the common case (a valid
+// name or path) is decided in one pass over the characters, without splitting or regexes.
+// These say true exactly when the rules above find nothing; for anything else the functions
+// above run their checks in order to name the first problem.
+
+/** Whether c is a C0 control, DEL or a C1 control (CONTROL_RE). */
+function isControl(c: number): boolean {
+  return c <= 0x1f || (c >= 0x7f && c <= 0x9f);
+}
+
+/** Whether `s` has a segment starting at `at` that begins with a drive letter (DRIVE_RE). */
+function driveAt(s: string, at: number): boolean {
+  const c = s.charCodeAt(at) | 0x20; // ASCII letters to lower case
+  return s.charCodeAt(at + 1) === 58 && c >= 97 && c <= 122;
+}
+
+/** True only when `validateServerName(name)` is ok. */
+function isPlainName(name: string): boolean {
+  if (typeof name !== 'string' || name === '' || name === '.' || name === '..' || driveAt(name, 0)) return false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c === 47 || c === 92 || isControl(c)) return false;
+  }
+  return true;
+}
+
+/** True only when `validateRelativePath(p)` is ok: no empty, ".", ".." or drive segment, no "\\" or control character. */
+function isPlainRelativePath(p: string): boolean {
+  if (typeof p !== 'string' || p === '') return false;
+  let start = 0; // of the current segment
+  for (let i = 0; i <= p.length; i++) {
+    const c = i < p.length ? p.charCodeAt(i) : 47; // the end closes the last segment
+    if (c === 47) {
+      const len = i - start;
+      if (len === 0) return false; // empty segment (also a leading "/" or "//", a trailing "/")
+      if (p.charCodeAt(start) === 46 && (len === 1 || (len === 2 && p.charCodeAt(start + 1) === 46))) return false; // "." or ".."
+      if (driveAt(p, start)) return false; // "C:…"
+      start = i + 1;
+    } else if (c === 92 || isControl(c)) return false;
+  }
+  return true;
 }
 
 /** A server path ("/a/b.txt", as in the v2 File object) as an NFC relative path, or why not. */
@@ -142,14 +187,21 @@ export function rebasePath(p: string, from: string, to: string): string {
 // ---------------------------------------------------------------------------------------------
 // Unicode and case
 
+// eslint-disable-next-line no-control-regex
+const ASCII_RE = /^[\u0000-\u007f]*$/;
+
+/** Whether `s` is plain ASCII (then it is NFC and its case folding is `toLowerCase`). */
+export function isAscii(s: string): boolean {
+  return ASCII_RE.test(s);
+}
+
 /**
  * Simple case folding, one code point at a time: upper-case when that gives exactly one code
  * point (so "ß" stays "ß", as on NTFS and APFS, while "σ", "ς" and "Σ" fold together), then
  * lower-case likewise.
  */
 function foldCase(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  if (/^[\u0000-\u007f]*$/.test(s)) return s.toLowerCase();
+  if (isAscii(s)) return s.toLowerCase();
   let out = '';
   for (const ch of s) {
     const up = ch.toUpperCase();
@@ -162,9 +214,16 @@ function foldCase(s: string): string {
 
 /** NFC, and case-folded when `caseInsensitive`: two paths with one key are the same slot. */
 export function pathKey(p: string, caseInsensitive: boolean): string {
-  // eslint-disable-next-line no-control-regex
-  const n = /^[\u0000-\u007f]*$/.test(p) ? p : p.normalize('NFC');
+  const k = asciiPathKey(p, caseInsensitive);
+  if (k !== undefined) return k;
+  const n = p.normalize('NFC');
   return caseInsensitive ? foldCase(n) : n;
+}
+
+/** `pathKey` of an ASCII path (already NFC; its case folding is `toLowerCase`), undefined for any other. */
+export function asciiPathKey(p: string, caseInsensitive: boolean): string | undefined {
+  if (!isAscii(p)) return undefined;
+  return caseInsensitive ? p.toLowerCase() : p;
 }
 
 /** Whether two names differ only in letter case (and/or Unicode normalization). */
@@ -264,6 +323,24 @@ export function localNameProblem(name: string, platform: Platform): string | nul
 }
 
 /**
+ * True only when `localNameProblem` finds nothing in any segment of relPath: outside Windows
+ * (which has more rules) a valid name of at most 85 UTF-16 units is at most 255 bytes of UTF-8
+ * (3 per unit, 4 per surrogate pair). For the planner's many downloads: no split, no per-name
+ * checks.
+ */
+function namesSurelyFit(relPath: string, platform: Platform): boolean {
+  if (platform === 'win32' || !isPlainRelativePath(relPath)) return false;
+  const max = platform === 'linux' ? Math.floor(MAX_NAME_LENGTH / 3) : MAX_NAME_LENGTH;
+  let start = 0;
+  for (let i = relPath.indexOf('/'); ; i = relPath.indexOf('/', start)) {
+    const end = i < 0 ? relPath.length : i;
+    if (end - start > max) return false;
+    if (i < 0) return true;
+    start = i + 1;
+  }
+}
+
+/**
  * Default longest absolute path, in the platform's units, excluding the terminating NUL:
  * Windows MAX_PATH (260) − 1 unless long paths are enabled, macOS PATH_MAX (1024) − 1,
  * Linux PATH_MAX (4096) − 1.
@@ -285,9 +362,11 @@ export interface LocalPathLimits {
  * name below it (CreateDirectory allows MAX_PATH − 12), so folders get 12 units less.
  */
 export function localPathProblem(relPath: string, platform: Platform, kind: 'file' | 'folder', limits: LocalPathLimits = {}): string | null {
-  for (const seg of relPath.split('/')) {
-    const p = localNameProblem(seg, platform);
-    if (p) return seg === relPath ? p : `${printable(seg)}: ${p}`;
+  if (!namesSurelyFit(relPath, platform)) {
+    for (const seg of relPath.split('/')) {
+      const p = localNameProblem(seg, platform);
+      if (p) return seg === relPath ? p : `${printable(seg)}: ${p}`;
+    }
   }
   const max = limits.maxPathLength === undefined ? defaultMaxPathLength(platform) : limits.maxPathLength;
   if (max !== null) {
@@ -333,6 +412,8 @@ const JUNK_EXACT = new Set(
   ],
 );
 
+// Every pattern below needs its name to start with ".", "~" or "#" or to end with "~" or "p"/"P"
+// (`junkMayMatch`): other names, nearly all, skip the regexes.
 const JUNK_PATTERNS: [RegExp, string][] = [
   [/^\._/, 'a macOS AppleDouble file'],
   [/^~\$/, 'an Office owner (lock) file'],
@@ -343,6 +424,12 @@ const JUNK_PATTERNS: [RegExp, string][] = [
   [/^#.*#$/, 'an Emacs auto-save file'],
   [/^\.#/, 'an Emacs lock file'],
 ];
+
+function junkMayMatch(name: string): boolean {
+  const first = name.charCodeAt(0);
+  const last = name.charCodeAt(name.length - 1);
+  return first === 46 || first === 126 || first === 35 || last === 126 || last === 112 || last === 80; // . ~ # | ~ p P
+}
 
 /**
  * The extensions of a policy list, lower-cased with one leading dot: ".exe,*.tmp, mp3" →
@@ -408,7 +495,7 @@ function compileIgnoreRules(excludedExtensions: string | readonly string[]): Ign
     if (name.startsWith(TEMP_PREFIX)) return { kind: 'temp', reason: 'a temporary file of the sync agent' };
     const lower = name.toLowerCase();
     if (JUNK_EXACT.has(lower)) return { kind: 'junk', reason: `${name.replace('\r', '')} is system junk` };
-    for (const [re, what] of JUNK_PATTERNS) if (re.test(name)) return { kind: 'junk', reason: what };
+    if (junkMayMatch(name)) for (const [re, what] of JUNK_PATTERNS) if (re.test(name)) return { kind: 'junk', reason: what };
     if (order.size > 0) {
       // Every listed extension starts with a dot: try each suffix that starts at a dot (not at
       // position 0: the name must be longer than the extension).

@@ -30,6 +30,12 @@
 //    is reduced to operations that do not touch each other's paths, so they can run in any order
 //    and concurrently.
 //
+// Cost: plan() runs over the whole tree after every batch, so large trees matter. Each entry's
+// path facts are worked out once (`Item`), the three sides meet in one map of slots by key
+// (`Slot`), locations are the entries' own path facts (`Loc`), and nothing is allocated per
+// lookup. test/unit/planner-equivalence.test.ts pins the output to what the straightforward
+// version of this code gave.
+//
 // Safety (tested by test/unit/planner-random.test.ts):
 // - no lost writes: a local file is only deleted or overwritten when it still has the synced
 //   content (the executor re-checks `expectLocal`); content that exists only locally is uploaded
@@ -40,14 +46,15 @@
 
 import {
   type Platform,
+  asciiPathKey,
   baseName,
   compareStrings,
   ignoreRules,
+  isAscii,
   isSameOrAncestor,
   joinPath,
   localNameProblem,
   localPathProblem,
-  parentPath,
   pathDepth,
   pathKey,
   splitExtension,
@@ -92,50 +99,154 @@ type Side = 'local' | 'remote' | 'synced';
 type Status = 'delete' | 'pending' | 'keep';
 const RANK: Record<Status, number> = { delete: 0, pending: 1, keep: 2 };
 
+/**
+ * A location: a name in a folder. The locations of a node's entries are their `PathInfo`s
+ * (made once, never changed; see `asLoc`), so none is allocated per use.
+ */
 interface Loc {
-  parent: Node;
-  name: string;
+  readonly parent: Node;
+  readonly name: string;
+  /** key(name), filled in on first use (`Planner.nameKey`). */
+  nameKey: string | undefined;
 }
 
-interface Node {
-  id: string;
-  root: boolean;
-  kind: EntryKind;
-  synced?: SyncedEntry;
-  local?: LocalEntry;
-  remote?: RemoteEntry;
-  localParent?: Node;
-  remoteParent?: Node;
-  syncedParent?: Node;
+/**
+ * What the planner needs of an entry's path, worked out once per entry: the planner looks these
+ * up many times per entry, and recomputing them (and their keys) dominated its cost.
+ */
+interface PathInfo {
+  /** pathDepth(path). */
+  readonly depth: number;
+  /** parentPath(path); entries of one folder share the string. */
+  readonly parentPath: string;
+  /** key(parentPath). */
+  readonly parentKey: string;
+  /** baseName(path). */
+  readonly name: string;
+  /** key(path). */
+  readonly key: string;
+  /**
+   * The node of the parent folder on the entry's side, for an entry of a node (set in
+   * `linkParents`). With it the PathInfo is the entry's location.
+   */
+  parent: Node | undefined;
+  nameKey: string | undefined;
+}
+
+/** The location an entry's path facts describe, once its parent folder's node is known. */
+function asLoc(info: PathInfo | undefined): Loc | undefined {
+  return info !== undefined && info.parent !== undefined ? (info as Loc) : undefined;
+}
+
+/**
+ * An input entry with its path facts.
+ *
+ * Items and nodes, made by the ten thousand per plan, are class instances rather than object
+ * literals: V8 tracks where literals are allocated and, as these all live to the end of the
+ * plan, keeps switching such sites to old-space allocation and back (deoptimizing each time),
+ * which made a plan up to twice as slow.
+ */
+class Item<E> implements PathInfo {
+  parent: Node | undefined = undefined;
+  nameKey: string | undefined = undefined;
+  /** The node that holds this (visible) entry as its local or remote side, set in `buildNodes`. */
+  node: Node | undefined = undefined;
+  /** A synced entry taken into the merge base names this entry's remote id or fileId (`buildNodes`). */
+  idTaken = false;
+
+  constructor(
+    readonly e: E,
+    readonly depth: number,
+    readonly parentPath: string,
+    readonly parentKey: string,
+    readonly name: string,
+    readonly key: string,
+  ) {}
+}
+
+/**
+ * What the sides hold at one key (the same slot of the file system): the visible local and
+ * remote entries and the merge base's node. Most keys have all three, so one map of slots
+ * (rather than a map per side) saves two of every three insertions into a large map.
+ */
+class Slot {
+  local: Item<LocalEntry> | undefined = undefined;
+  remote: Item<RemoteEntry> | undefined = undefined;
+  synced: Node | undefined = undefined;
+}
+
+/**
+ * A node's id is `${idKind}:${idPath}`: "s:" and the synced path for a node of the merge base,
+ * "l:" / "r:" and the path for a new local / remote entry, "p:" and the local path for a new
+ * pair; the root's is "". Ids order the nodes (`compareIds`) and are never built as strings.
+ */
+type IdKind = 's' | 'l' | 'r' | 'p' | '';
+
+class Node {
+  readonly root: boolean;
+  synced: SyncedEntry | undefined = undefined;
+  local: LocalEntry | undefined = undefined;
+  remote: RemoteEntry | undefined = undefined;
+  /** Path facts of `synced` (which may be a copy of the input entry), `local`, `remote`; set with the entry. */
+  syncedInfo: PathInfo | undefined = undefined;
+  localInfo: Item<LocalEntry> | undefined = undefined;
+  remoteInfo: Item<RemoteEntry> | undefined = undefined;
+  localParent: Node | undefined = undefined;
+  remoteParent: Node | undefined = undefined;
+  syncedParent: Node | undefined = undefined;
   /** Decision from this node alone. */
-  own: Status;
+  own: Status = 'keep';
   /** After keeping the folders that hold kept content. */
-  status: Status;
-  target?: Loc;
+  status: Status = 'keep';
+  target: Loc | undefined = undefined;
   onLocal: boolean;
   onRemote: boolean;
   /** Set when this node loses its target name to `winner` (a collision moves it aside). */
-  winner?: Node;
+  winner: Node | undefined = undefined;
   /** Local file whose hash is pending: no operation. */
-  frozen: boolean;
+  frozen = false;
+  /** Cycle search state (`breakCycles`), valid while `cyclePass` is the current pass. */
+  cyclePass = 0;
+  cycleState: 'open' | 'done' = 'done';
+
+  constructor(
+    public idKind: IdKind,
+    public idPath: string,
+    readonly kind: EntryKind,
+  ) {
+    this.root = idKind === '';
+    this.onLocal = this.root;
+    this.onRemote = this.root;
+  }
 }
 
-// eslint-disable-next-line no-control-regex
-const nfc = (s: string): string => (/^[\u0000-\u007f]*$/.test(s) ? s : s.normalize('NFC'));
+const nfc = (s: string): string => (isAscii(s) ? s : s.normalize('NFC'));
 
 function sameLoc(a: Loc | undefined, b: Loc | undefined): boolean {
-  return !!a && !!b && a.parent === b.parent && nfc(a.name) === nfc(b.name);
+  // Equal names need no normalization (the usual case).
+  return !!a && !!b && a.parent === b.parent && (a.name === b.name || nfc(a.name) === nfc(b.name));
 }
+
+/** What `filterSide` makes of an entry: visible (null), silently dropped, or set aside with a warning. */
+type Verdict = null | 'drop' | { code: WarningCode; message: string };
 
 /** Plan the next batch of operations. Pure and deterministic. */
 export function plan(input: PlanInput): Operation[] {
   return new Planner(input).run();
 }
 
-interface Touch {
-  side: Side;
-  path: string;
-  subtree: boolean;
+/** A path an operation touches on one side (with everything below it when `subtree`). */
+class Touch {
+  /** Keys of the path's ancestors ("" and each proper prefix), when needed (`selectIndependent`). */
+  ancestors: string[] | undefined = undefined;
+
+  constructor(
+    readonly side: Side,
+    readonly path: string,
+    readonly subtree: boolean,
+    /** key(path). */
+    readonly key: string,
+  ) {}
 }
 
 interface Candidate {
@@ -154,21 +265,27 @@ class Planner {
   private readonly root: Node;
   private readonly nodes: Node[] = [];
 
-  private readonly localVisible = new Map<string, LocalEntry>();
-  private readonly remoteVisible = new Map<string, RemoteEntry>();
-  private readonly localAnchors = new Map<string, LocalEntry>();
-  private readonly remoteAnchors = new Map<string, RemoteEntry>();
-  private readonly nodeByLocal = new Map<string, Node>();
-  private readonly nodeByRemote = new Map<string, Node>();
-  private readonly nodeBySynced = new Map<string, Node>();
+  /** Slots by key: the visible local and remote entries (`filterSide`), the merge base's nodes (`buildNodes`). */
+  private readonly slots = new Map<string, Slot>();
+  /** The slots with a visible local / remote entry, in the order those keys first appeared. */
+  private readonly localVisible: Slot[] = [];
+  private readonly remoteVisible: Slot[] = [];
+  private readonly localAnchors = new Map<string, Item<LocalEntry>>();
+  private readonly remoteAnchors = new Map<string, Item<RemoteEntry>>();
   private readonly localChildren = new Map<string, number>();
   private readonly remoteChildren = new Map<string, number>();
   private readonly syncedChildren = new Map<string, number>();
-  private readonly kids: Record<Side, Map<Node, Node[]>> = { local: new Map(), remote: new Map(), synced: new Map() };
+  /** Each folder's first child on each side (in node order), what a folder to be deleted waits for. */
+  private readonly firstKid: Record<Side, Map<Node, Node>> = { local: new Map(), remote: new Map(), synced: new Map() };
 
-  private readonly remoteEntries: RemoteEntry[];
-  private readonly localEntries: LocalEntry[];
-  private readonly syncedEntries: SyncedEntry[];
+  /** The input trees, sorted parents-first (`sortedEntries`). */
+  private readonly remoteItems: Item<RemoteEntry>[];
+  private readonly localItems: Item<LocalEntry>[];
+  private readonly syncedItems: Item<SyncedEntry>[];
+  /** Number of the current `breakCycles` pass. */
+  private cyclePass = 0;
+  /** Scratch list of `candidate`. */
+  private readonly touches: Touch[] = [];
 
   /** Blocked placements: node → what it waits for (for cycle breaking). */
   private readonly waits = new Map<Node, { on: Node; side: Side; occupancy: boolean }>();
@@ -178,23 +295,47 @@ class Planner {
     this.ci = keysCaseInsensitive(input.policy);
     this.ignoreFile = ignoreRules(input.policy.excludedExtensions ?? []);
     this.ignoreFolder = ignoreRules([]);
-    this.remoteEntries = sortedEntries(input.remote);
-    this.localEntries = sortedEntries(input.local);
-    this.syncedEntries = sortedEntries(input.synced);
-    this.root = {
-      id: '',
-      root: true,
-      kind: 'folder',
-      own: 'keep',
-      status: 'keep',
-      onLocal: true,
-      onRemote: true,
-      frozen: false,
-    };
+    this.remoteItems = this.items(input.remote);
+    this.localItems = this.items(input.local);
+    this.syncedItems = this.items(input.synced);
+    this.root = new Node('', '', 'folder');
+  }
+
+  /** The entries of a tree sorted parents-first, each with its path facts. */
+  private items<E extends { path: string }>(tree: Tree<E> | readonly E[]): Item<E>[] {
+    const sorted = sortedEntries(tree);
+    const out = new Array<Item<E>>(sorted.length);
+    // Entries of one folder are adjacent in this order (same depth, same prefix): the parent
+    // path, its key and the depth are worked out once per folder and shared.
+    const rootKey = this.key('');
+    let parent = '';
+    let parentKey = rootKey;
+    let depth = 0;
+    for (let j = 0; j < sorted.length; j++) {
+      const e = sorted[j]!;
+      const p = e.path;
+      const i = p.lastIndexOf('/');
+      if (i <= 0) {
+        // Top level ("x"), or an odd path ("", "/x") that validation rejects.
+        parent = '';
+        parentKey = rootKey;
+        depth = pathDepth(p);
+      } else if (i !== parent.length || !p.startsWith(parent)) {
+        // The first entry of another folder (else: a sibling of the previous entry).
+        parent = p.slice(0, i);
+        parentKey = this.key(parent);
+        depth = pathDepth(p);
+      }
+      out[j] = new Item(e, depth, parent, parentKey, p.slice(i + 1), this.key(p));
+    }
+    return out;
   }
 
   private key(p: string): string {
-    let k = this.keys.get(p);
+    // ASCII (nearly every path) is keyed faster than it is looked up; the rest is cached.
+    let k = asciiPathKey(p, this.ci);
+    if (k !== undefined) return k;
+    k = this.keys.get(p);
     if (k === undefined) {
       k = pathKey(p, this.ci);
       this.keys.set(p, k);
@@ -225,104 +366,146 @@ class Planner {
   // 1. Visibility
 
   private filterSide<E extends { path: string; kind: EntryKind }>(
-    entries: E[],
-    visible: Map<string, E>,
-    anchors: Map<string, E>,
+    items: Item<E>[],
+    visible: { order: Slot[]; get: (s: Slot) => Item<E> | undefined; set: (s: Slot, it: Item<E>) => void },
+    anchors: Map<string, Item<E>>,
     children: Map<string, number>,
-    check: (e: E) => { drop: true } | { anchor: true; code: WarningCode; message: string } | { drop: false; anchor: false },
+    check: (it: Item<E>) => Verdict,
     prefer: (a: E, b: E) => number,
     side: 'local' | 'remote',
   ): void {
     let i = 0;
-    while (i < entries.length) {
-      const depth = pathDepth(entries[i]!.path);
-      const group = new Map<string, E[]>();
-      for (; i < entries.length && pathDepth(entries[i]!.path) === depth; i++) {
-        const e = entries[i]!;
-        const pp = parentPath(e.path);
-        const parent = pp === '' ? undefined : visible.get(this.key(pp));
-        const parentOk = pp === '' || (!!parent && parent.kind === 'folder' && parent.path === pp);
+    while (i < items.length) {
+      const depth = items[i]!.depth;
+      const levelStart = i;
+      // The entries of one depth are taken in order; a key's first visible entry goes into its
+      // slot at once (and the slot into `visible.order`: the order of first appearance). Rare
+      // cases wait for the end of the depth: keys that several entries share (names that clash:
+      // `clashes`, from the first entry on) and keys that a shallower entry holds already
+      // (`late`: replaced at the end of the depth, so parents are looked up among the shallower
+      // entries only). The latter needs a key with another number of "/" than its path, which
+      // no Unicode character gives today; the planner does not rely on that.
+      const clashes = new Map<string, Item<E>[]>();
+      const late = new Map<string, Item<E>[]>();
+      // Siblings are adjacent: look their parent up once.
+      let lastParent: string | undefined;
+      let parentOk = false;
+      for (; i < items.length && items[i]!.depth === depth; i++) {
+        const it = items[i]!;
+        const e = it.e;
+        const pp = it.parentPath;
+        if (pp !== lastParent) {
+          lastParent = pp;
+          const at = pp === '' ? undefined : this.slots.get(it.parentKey);
+          const held = at && visible.get(at);
+          // An entry of this very depth with that key is no parent (only shallower ones count).
+          const parent = held && held.depth !== depth ? held.e : undefined;
+          parentOk = pp === '' || (!!parent && parent.kind === 'folder' && parent.path === pp);
+        }
         // Below a visible parent only the name can be wrong; elsewhere check the whole path.
-        const v = parentOk && !/^[/\\]/.test(e.path) ? validateServerName(baseName(e.path)) : validateRelativePath(e.path);
+        const c0 = e.path.charCodeAt(0);
+        const v = parentOk && c0 !== 47 && c0 !== 92 ? validateServerName(it.name) : validateRelativePath(e.path);
         if (!v.ok) {
           if (side === 'remote') this.warn('remote', e.path, 'invalidRemotePath', `the server sent an unusable path: ${v.reason}`);
           else this.warn('local', e.path, 'invalidLocalName', `cannot be synced: ${v.reason}`);
           // Real content of its folder all the same: the folder is never deleted under it.
           if (parentOk) {
-            anchors.set(`${this.key(e.path)}\u0000${e.path}`, e);
-            bump(children, this.key(pp));
+            anchors.set(`${it.key}\u0000${e.path}`, it);
+            bump(children, it.parentKey);
           }
           continue;
         }
         if (!parentOk) continue; // inside something set aside
-        const c = check(e);
-        if ('drop' in c && c.drop) continue;
-        if ('anchor' in c && c.anchor) {
+        const c = check(it);
+        if (c === 'drop') continue;
+        if (c !== null) {
           this.warn(side, e.path, c.code, c.message);
-          anchors.set(this.key(e.path), e);
-          bump(children, this.key(pp));
+          anchors.set(it.key, it);
+          bump(children, it.parentKey);
           continue;
         }
-        const k = this.key(e.path);
-        let g = group.get(k);
-        if (!g) group.set(k, (g = []));
-        g.push(e);
+        // Visible (or the loser of a name clash): content of its folder either way.
+        bump(children, it.parentKey);
+        const k = it.key;
+        let at = this.slots.get(k);
+        const held = at && visible.get(at);
+        if (held === undefined) {
+          if (!at) this.slots.set(k, (at = new Slot()));
+          visible.set(at, it);
+          visible.order.push(at);
+        } else if (held.depth === depth) {
+          let g = clashes.get(k);
+          if (!g) clashes.set(k, (g = [held]));
+          g.push(it);
+        } else {
+          let g = late.get(k);
+          if (!g) late.set(k, (g = []));
+          g.push(it);
+        }
       }
-      for (const [k, g] of group) {
-        g.sort(prefer);
-        visible.set(k, g[0]!);
-        bump(children, this.key(parentPath(g[0]!.path)));
+      if (clashes.size === 0 && late.size === 0) continue;
+      // Settle the groups in the order of their first entries: the best entry of each holds
+      // the key; the others are set aside with a warning.
+      for (let j = levelStart; j < i; j++) {
+        const it = items[j]!;
+        const k = it.key;
+        const g = clashes.get(k) ?? late.get(k);
+        if (!g || g[0] !== it) continue;
+        clashes.delete(k); // settled (sorting changes g[0])
+        late.delete(k);
+        g.sort((a, b) => prefer(a.e, b.e));
+        const winner = g[0]!;
+        visible.set(this.slots.get(k)!, winner);
         for (const loser of g.slice(1)) {
           this.warn(
             side,
-            loser.path,
+            loser.e.path,
             'nameClash',
-            `${JSON.stringify(loser.path)} and ${JSON.stringify(g[0]!.path)} differ only in letter case or Unicode normalization; only the latter is synced`,
+            `${JSON.stringify(loser.e.path)} and ${JSON.stringify(winner.e.path)} differ only in letter case or Unicode normalization; only the latter is synced`,
           );
           // Kept apart from anchors by name (the winner holds the slot), but still content of the folder.
-          anchors.set(`${k}\u0000${loser.path}`, loser);
-          bump(children, this.key(parentPath(loser.path)));
+          anchors.set(`${k}\u0000${loser.e.path}`, loser);
         }
       }
     }
   }
 
   private filterRemote(): void {
-    const syncedIds = new Set(this.syncedEntries.map((s) => s.remoteId));
+    let syncedIds: Set<number> | undefined; // only needed when names clash
+    const isSynced = (r: RemoteEntry): boolean => (syncedIds ??= new Set(this.syncedItems.map((s) => s.e.remoteId))).has(r.id);
     this.filterSide(
-      this.remoteEntries,
-      this.remoteVisible,
+      this.remoteItems,
+      { order: this.remoteVisible, get: (at) => at.remote, set: (at, it) => (at.remote = it) },
       this.remoteAnchors,
       this.remoteChildren,
-      (e) => {
-        const name = baseName(e.path);
-        const ig = e.kind === 'file' ? this.ignoreFile(name) : this.ignoreFolder(name);
-        if (ig && ig.kind !== 'excluded') return { drop: true };
-        if (ig) return { anchor: true, code: 'excluded', message: ig.reason };
-        const prob = localNameProblem(name, this.policy.platform);
-        if (prob) return { anchor: true, code: 'unsupportedLocalName', message: `cannot be created on this computer: ${prob}` };
-        return { drop: false, anchor: false };
+      (it) => {
+        const ig = it.e.kind === 'file' ? this.ignoreFile(it.name) : this.ignoreFolder(it.name);
+        if (ig && ig.kind !== 'excluded') return 'drop';
+        if (ig) return { code: 'excluded', message: ig.reason };
+        const prob = localNameProblem(it.name, this.policy.platform);
+        if (prob) return { code: 'unsupportedLocalName', message: `cannot be created on this computer: ${prob}` };
+        return null;
       },
-      (a, b) => preferRank(syncedIds.has(a.id), syncedIds.has(b.id), a.path, b.path),
+      (a, b) => preferRank(isSynced(a), isSynced(b), a.path, b.path),
       'remote',
     );
   }
 
   private filterLocal(): void {
-    const syncedFileIds = new Set(this.syncedEntries.map((s) => s.localFileId));
+    let syncedFileIds: Set<string | null> | undefined; // only needed when names clash
+    const isSynced = (l: LocalEntry): boolean => (syncedFileIds ??= new Set(this.syncedItems.map((s) => s.e.localFileId))).has(l.fileId);
     this.filterSide(
-      this.localEntries,
-      this.localVisible,
+      this.localItems,
+      { order: this.localVisible, get: (at) => at.local, set: (at, it) => (at.local = it) },
       this.localAnchors,
       this.localChildren,
-      (e) => {
-        const name = baseName(e.path);
-        const ig = e.kind === 'file' ? this.ignoreFile(name) : this.ignoreFolder(name);
-        if (ig && ig.kind !== 'excluded') return { drop: true };
-        if (ig) return { anchor: true, code: 'excluded', message: ig.reason };
-        return { drop: false, anchor: false };
+      (it) => {
+        const ig = it.e.kind === 'file' ? this.ignoreFile(it.name) : this.ignoreFolder(it.name);
+        if (ig && ig.kind !== 'excluded') return 'drop';
+        if (ig) return { code: 'excluded', message: ig.reason };
+        return null;
       },
-      (a, b) => preferRank(syncedFileIds.has(a.fileId), syncedFileIds.has(b.fileId), a.path, b.path),
+      (a, b) => preferRank(isSynced(a), isSynced(b), a.path, b.path),
       'local',
     );
   }
@@ -330,100 +513,107 @@ class Planner {
   // ---------------------------------------------------------------------------------------------
   // 2. Nodes
 
-  private newNode(id: string, kind: EntryKind): Node {
-    const n: Node = { id, root: false, kind, own: 'keep', status: 'keep', onLocal: false, onRemote: false, frozen: false };
+  private newNode(idKind: IdKind, idPath: string, kind: EntryKind): Node {
+    const n = new Node(idKind, idPath, kind);
     this.nodes.push(n);
     return n;
   }
 
   private buildNodes(): void {
+    // Visible remote entries by id, local entries by fileId. Nearly every fileId is unique: a
+    // group is a single entry, and only the rare groups of several are lists (sorted by path).
+    const remoteById = new Map<number, Item<RemoteEntry>>();
+    for (let i = this.remoteVisible.length - 1; i >= 0; i--) {
+      const r = this.remoteVisible[i]!.remote!;
+      remoteById.set(r.e.id, r); // backwards: the first one wins
+    }
+    const localByFileId = new Map<string, Item<LocalEntry> | Item<LocalEntry>[]>();
+    for (const at of this.localVisible) {
+      const l = at.local!;
+      const g = localByFileId.get(l.e.fileId);
+      if (g === undefined) localByFileId.set(l.e.fileId, l);
+      else if (Array.isArray(g)) g.push(l);
+      else localByFileId.set(l.e.fileId, [g, l]);
+    }
+    for (const g of localByFileId.values()) if (Array.isArray(g)) g.sort((a, b) => compareStrings(a.e.path, b.e.path));
+
     // The synced tree, cleaned of anything inconsistent (dropping a base is always safe: both
-    // sides then look new, which leads to pairing or a collision, never to a delete).
-    const seenRemoteIds = new Set<number>();
-    const seenFileIds = new Set<string>();
-    for (const s0 of this.syncedEntries) {
-      let s = s0;
+    // sides then look new, which leads to pairing or a collision, never to a delete). A remote
+    // id or local fileId is taken by the first synced entry that names it: marked on the
+    // visible entry with that id (`idTaken`), or, for ids no single entry has, in a set.
+    const takenRemoteIds = new Set<number>();
+    const takenFileIds = new Set<string>();
+    const localGroups: (Item<LocalEntry> | Item<LocalEntry>[] | undefined)[] = []; // per node: localByFileId of its fileId
+    for (const it of this.syncedItems) {
+      let s = it.e;
       if (!validateRelativePath(s.path).ok) continue;
-      const k = this.key(s.path);
-      if (this.nodeBySynced.has(k)) continue;
-      const pp = parentPath(s.path);
+      const k = it.key;
+      let at = this.slots.get(k);
+      if (at?.synced) continue;
+      const pp = it.parentPath;
       if (pp !== '') {
-        const parent = this.nodeBySynced.get(this.key(pp));
+        const parent = this.slots.get(it.parentKey)?.synced;
         if (!parent || parent.kind !== 'folder' || parent.synced!.path !== pp) continue;
       }
-      if (seenRemoteIds.has(s.remoteId)) continue;
-      seenRemoteIds.add(s.remoteId);
+      const r = remoteById.get(s.remoteId);
+      if (r ? r.idTaken : takenRemoteIds.has(s.remoteId)) continue;
+      if (r) r.idTaken = true;
+      else takenRemoteIds.add(s.remoteId);
+      let g: Item<LocalEntry> | Item<LocalEntry>[] | undefined;
       if (s.localFileId !== null) {
-        if (seenFileIds.has(s.localFileId)) s = { ...s, localFileId: null };
-        else seenFileIds.add(s.localFileId);
+        g = localByFileId.get(s.localFileId);
+        const l = g === undefined || Array.isArray(g) ? undefined : g;
+        if (l ? l.idTaken : takenFileIds.has(s.localFileId)) {
+          s = { ...s, localFileId: null };
+          g = undefined;
+        } else if (l) l.idTaken = true;
+        else takenFileIds.add(s.localFileId);
       }
-      const n = this.newNode(`s:${s.path}`, s.kind);
+      localGroups.push(g);
+      const n = this.newNode('s', s.path, s.kind);
       n.synced = s;
-      this.nodeBySynced.set(k, n);
-      bump(this.syncedChildren, this.key(pp));
+      n.syncedInfo = it;
+      if (!at) this.slots.set(k, (at = new Slot()));
+      at.synced = n;
+      bump(this.syncedChildren, it.parentKey);
+      // The remote side: the entry with the node's id (which no other node has).
+      if (r && r.e.kind === n.kind && !r.node) setRemote(n, r);
     }
 
-    // Remote sides by id.
-    const remoteById = new Map<number, RemoteEntry>();
-    for (const r of this.remoteVisible.values()) if (!remoteById.has(r.id)) remoteById.set(r.id, r);
-    const claimedRemote = new Set<RemoteEntry>();
-    for (const n of this.nodes) {
-      const r = remoteById.get(n.synced!.remoteId);
-      if (r && r.kind === n.kind && !claimedRemote.has(r)) {
-        n.remote = r;
-        claimedRemote.add(r);
+    // Local sides by fileId, then by path. (A visible entry with `node` set is claimed.)
+    this.nodes.forEach((n, i) => {
+      const g = localGroups[i];
+      if (g === undefined) return;
+      if (!Array.isArray(g)) {
+        if (g.e.kind === n.kind && !g.node) setLocal(n, g);
+        return;
       }
-    }
-
-    // Local sides by fileId, then by path.
-    const localByFileId = new Map<string, LocalEntry[]>();
-    for (const l of [...this.localVisible.values()].sort((a, b) => compareStrings(a.path, b.path))) {
-      let g = localByFileId.get(l.fileId);
-      if (!g) localByFileId.set(l.fileId, (g = []));
-      g.push(l);
-    }
-    const claimedLocal = new Set<LocalEntry>();
-    for (const n of this.nodes) {
-      const s = n.synced!;
-      if (s.localFileId === null) continue;
-      const g = (localByFileId.get(s.localFileId) ?? []).filter((l) => l.kind === n.kind && !claimedLocal.has(l));
-      const l = g.find((x) => this.key(x.path) === this.key(s.path)) ?? g[0];
-      if (l) {
-        n.local = l;
-        claimedLocal.add(l);
-      }
-    }
+      const free = g.filter((l) => l.e.kind === n.kind && !l.node);
+      const l = free.find((x) => x.key === n.syncedInfo!.key) ?? free[0];
+      if (l) setLocal(n, l);
+    });
     for (const n of this.nodes) {
       if (n.local) continue;
-      const l = this.localVisible.get(this.key(n.synced!.path));
-      if (l && l.kind === n.kind && !claimedLocal.has(l)) {
-        n.local = l;
-        claimedLocal.add(l);
-      }
+      const l = this.slots.get(n.syncedInfo!.key)?.local;
+      if (l && l.e.kind === n.kind && !l.node) setLocal(n, l);
     }
-    for (const n of this.nodes) {
-      if (n.local) this.nodeByLocal.set(this.key(n.local.path), n);
-      if (n.remote) this.nodeByRemote.set(this.key(n.remote.path), n);
-    }
-    for (const [k, l] of this.localVisible) {
-      if (claimedLocal.has(l)) continue;
-      const n = this.newNode(`l:${l.path}`, l.kind);
-      n.local = l;
-      this.nodeByLocal.set(k, n);
-    }
-    for (const [k, r] of this.remoteVisible) {
-      if (claimedRemote.has(r)) continue;
-      const n = this.newNode(`r:${r.path}`, r.kind);
-      n.remote = r;
-      this.nodeByRemote.set(k, n);
-    }
+    // Unclaimed entries are new nodes.
+    for (const { local: l } of this.localVisible) if (!l!.node) setLocal(this.newNode('l', l!.e.path, l!.e.kind), l!);
+    for (const { remote: r } of this.remoteVisible) if (!r!.node) setRemote(this.newNode('r', r!.e.path, r!.e.kind), r!);
   }
 
-  private parentOf(side: 'local' | 'remote' | 'synced', p: string): Node | undefined {
-    const pp = parentPath(p);
-    if (pp === '') return this.root;
-    const m = side === 'local' ? this.nodeByLocal : side === 'remote' ? this.nodeByRemote : this.nodeBySynced;
-    return m.get(this.key(pp));
+  /**
+   * The node whose entry on `side` has key k. Every visible local and remote entry belongs to
+   * exactly one node (`buildNodes`), which it names in `node`.
+   */
+  private nodeAt(side: Side, k: string): Node | undefined {
+    const at = this.slots.get(k);
+    return side === 'synced' ? at?.synced : side === 'local' ? at?.local?.node : at?.remote?.node;
+  }
+
+  /** The node of an entry's parent folder on `side` (the root for a top-level entry). */
+  private parentOfInfo(side: Side, info: PathInfo): Node | undefined {
+    return info.parentPath === '' ? this.root : this.nodeAt(side, info.parentKey);
   }
 
   /** A new local node and a new remote node with one name in one synced folder, same content (or both folders): one node. */
@@ -431,39 +621,41 @@ class Planner {
     const removed = new Set<Node>();
     for (const n of this.nodes) {
       if (n.synced || n.remote || !n.local) continue;
-      const p = this.parentOf('local', n.local.path);
+      const p = this.parentOfInfo('local', n.localInfo!);
       if (!p || !(p.root || (p.synced && p.remote))) continue;
-      const rpath = joinPath(p.root ? '' : p.remote!.path, baseName(n.local.path));
-      const m = this.nodeByRemote.get(this.key(rpath));
+      const rpath = joinPath(p.root ? '' : p.remote!.path, n.localInfo!.name);
+      const m = this.nodeAt('remote', this.key(rpath));
       if (!m || m.synced || m.local || removed.has(m)) continue;
       const r = m.remote!;
       const l = n.local;
       const same = l.kind === 'folder' ? r.kind === 'folder' : r.kind === 'file' && l.sha256 !== null && l.sha256 === r.sha256;
       if (!same) continue;
-      n.remote = r;
-      n.id = `p:${l.path}`;
-      this.nodeByRemote.set(this.key(r.path), n);
+      setRemote(n, m.remoteInfo!);
+      n.idKind = 'p';
+      n.idPath = l.path;
       removed.add(m);
     }
     if (removed.size) {
-      const keep = this.nodes.filter((n) => !removed.has(n));
-      this.nodes.length = 0;
-      this.nodes.push(...keep);
+      // In place (a spread of a very large array into push() overflows the call stack).
+      let w = 0;
+      for (const n of this.nodes) if (!removed.has(n)) this.nodes[w++] = n;
+      this.nodes.length = w;
     }
-    this.nodes.sort((a, b) => compareStrings(a.id, b.id));
+    this.nodes.sort(compareIds);
   }
 
   private linkParents(): void {
     const kid = (side: Side, p: Node | undefined, n: Node): void => {
-      if (!p) return;
-      let l = this.kids[side].get(p);
-      if (!l) this.kids[side].set(p, (l = []));
-      l.push(n);
+      if (p && !this.firstKid[side].has(p)) this.firstKid[side].set(p, n);
     };
     for (const n of this.nodes) {
-      if (n.local) kid('local', (n.localParent = this.parentOf('local', n.local.path)), n);
-      if (n.remote) kid('remote', (n.remoteParent = this.parentOf('remote', n.remote.path)), n);
-      if (n.synced) kid('synced', (n.syncedParent = this.parentOf('synced', n.synced.path)), n);
+      if (n.local) kid('local', (n.localParent = this.parentOfInfo('local', n.localInfo!)), n);
+      if (n.remote) kid('remote', (n.remoteParent = this.parentOfInfo('remote', n.remoteInfo!)), n);
+      if (n.synced) kid('synced', (n.syncedParent = this.parentOfInfo('synced', n.syncedInfo!)), n);
+      // The locations (`asLoc`); entries and parents are final from here on.
+      if (n.local) n.localInfo!.parent = n.localParent;
+      if (n.remote) n.remoteInfo!.parent = n.remoteParent;
+      if (n.synced) n.syncedInfo!.parent = n.syncedParent;
     }
   }
 
@@ -487,13 +679,18 @@ class Planner {
   }
 
   private locLocal(n: Node): Loc | undefined {
-    return n.local && n.localParent ? { parent: n.localParent, name: baseName(n.local.path) } : undefined;
+    return asLoc(n.localInfo);
   }
   private locRemote(n: Node): Loc | undefined {
-    return n.remote && n.remoteParent ? { parent: n.remoteParent, name: baseName(n.remote.path) } : undefined;
+    return asLoc(n.remoteInfo);
   }
   private locSynced(n: Node): Loc | undefined {
-    return n.synced && n.syncedParent ? { parent: n.syncedParent, name: baseName(n.synced.path) } : undefined;
+    return asLoc(n.syncedInfo);
+  }
+
+  /** key(loc.name), worked out once per location. */
+  private nameKey(loc: Loc): string {
+    return (loc.nameKey ??= this.key(loc.name));
   }
 
   private setTarget(n: Node, t: Loc | undefined): void {
@@ -529,30 +726,47 @@ class Planner {
   }
 
   private breakCycles(): void {
-    const state = new Map<Node, number>(); // 1 = on stack, 2 = done
+    // Each pass walks every node up its target parents once; a node's state (on the current
+    // walk, or done) lives on the node, tagged with the pass. A cycle found is broken and the
+    // search starts over.
+    while (this.findAndBreakCycle());
+  }
+
+  /** Returns whether a cycle was found (and broken). */
+  private findAndBreakCycle(): boolean {
+    const pass = ++this.cyclePass;
+    const state = (n: Node): 'open' | 'done' | undefined => (n.cyclePass === pass ? n.cycleState : undefined);
+    const mark = (n: Node, st: 'open' | 'done'): void => {
+      n.cyclePass = pass;
+      n.cycleState = st;
+    };
     for (const start of this.nodes) {
-      if (state.get(start)) continue;
-      const pathStack: Node[] = [];
+      if (state(start)) continue;
+      // Walk up from start; the nodes of this walk are open.
       let n: Node | undefined = start;
-      while (n && !n.root && !state.get(n)) {
-        state.set(n, 1);
-        pathStack.push(n);
+      while (n && !n.root && !state(n)) {
+        mark(n, 'open');
         n = n.target?.parent;
       }
-      if (n && !n.root && state.get(n) === 1) {
-        // Cycle: from n back to n on the stack.
-        const cycle = pathStack.slice(pathStack.indexOf(n));
+      if (n && !n.root && state(n) === 'open') {
+        // Cycle: from n up to n again.
+        const cycle: Node[] = [];
+        let c = n;
+        do {
+          cycle.push(c);
+          c = c.target!.parent;
+        } while (c !== n);
         const fix = cycle
           .filter((c) => c.remote && c.remoteParent && !c.onRemote)
-          .sort((a, b) => compareStrings(a.id, b.id))[0];
+          .sort(compareIds)[0];
         if (!fix) throw new Error('planner: unbreakable cycle in target tree');
         this.setTarget(fix, this.locRemote(fix));
-        for (const c of pathStack) state.delete(c);
-        // Re-walk from the start next time round.
-        return this.breakCycles();
+        return true;
       }
-      for (const c of pathStack) state.set(c, 2);
+      // No cycle: the walk's nodes (the open ones from start up) are done.
+      for (let c: Node | undefined = start; c && !c.root && state(c) === 'open'; c = c.target?.parent) mark(c, 'done');
     }
+    return false;
   }
 
   private raise(from: Node | undefined, s: Status): void {
@@ -568,25 +782,34 @@ class Planner {
   private propagateStatus(): void {
     for (const n of this.nodes) n.status = n.own;
     for (const n of this.nodes) if (n.own !== 'delete') this.raise(n.target?.parent, n.own);
-    for (const a of this.localAnchors.values()) this.raise(this.parentOf('local', a.path), 'keep');
-    for (const a of this.remoteAnchors.values()) this.raise(this.parentOf('remote', a.path), 'keep');
+    for (const a of this.localAnchors.values()) this.raise(this.parentOfInfo('local', a), 'keep');
+    for (const a of this.remoteAnchors.values()) this.raise(this.parentOfInfo('remote', a), 'keep');
   }
 
   /** Returns whether a target changed. */
   private resolveClashes(): boolean {
-    const groups = new Map<string, Node[]>();
+    // Nodes by target folder and name key. Nearly every target is unique, so a group (a list)
+    // is only made when a second node wants a name. Groups are resolved independently of each
+    // other (each reads and changes only its own nodes), so their order does not matter.
+    const byFolder = new Map<Node, Map<string, Node>>();
+    const groupOf = new Map<Node, Node[]>(); // first node wanting a name → all of them
     for (const n of this.nodes) {
       n.winner = undefined;
       if (n.status === 'delete' || !n.target) continue;
-      const k = `${n.target.parent.id}\u0000${this.key(n.target.name)}`;
-      let g = groups.get(k);
-      if (!g) groups.set(k, (g = []));
-      g.push(n);
+      let byName = byFolder.get(n.target.parent);
+      if (!byName) byFolder.set(n.target.parent, (byName = new Map()));
+      const k = this.nameKey(n.target);
+      const first = byName.get(k);
+      if (first === undefined) byName.set(k, n);
+      else {
+        let g = groupOf.get(first);
+        if (!g) groupOf.set(first, (g = [first]));
+        g.push(n);
+      }
     }
     let changed = false;
-    for (const g of groups.values()) {
-      if (g.length < 2) continue;
-      g.sort((a, b) => Number(b.onRemote) - Number(a.onRemote) || compareStrings(a.id, b.id));
+    for (const g of groupOf.values()) {
+      g.sort((a, b) => Number(b.onRemote) - Number(a.onRemote) || compareIds(a, b));
       const winner = g[0]!;
       for (const n of g.slice(1)) {
         if (n.remote && n.remoteParent && !n.onRemote) {
@@ -613,8 +836,7 @@ class Planner {
 
   private occupant(side: Side, path: string): Node | 'anchor' | undefined {
     const k = this.key(path);
-    const m = side === 'local' ? this.nodeByLocal : side === 'remote' ? this.nodeByRemote : this.nodeBySynced;
-    const n = m.get(k);
+    const n = this.nodeAt(side, k);
     if (n) return n;
     if (side === 'local' && this.localAnchors.has(k)) return 'anchor';
     if (side === 'remote' && this.remoteAnchors.has(k)) return 'anchor';
@@ -629,11 +851,11 @@ class Planner {
     if (side === 'synced') {
       if (!m.synced) return false;
       const lS = this.locSynced(m);
-      return !lS || lS.parent !== m.target.parent || this.key(lS.name) !== this.key(m.target.name);
+      return !lS || lS.parent !== m.target.parent || this.nameKey(lS) !== this.nameKey(m.target);
     }
     const cur = side === 'local' ? this.locLocal(m) : this.locRemote(m);
     if (!cur) return false;
-    return cur.parent !== m.target.parent || this.key(cur.name) !== this.key(m.target.name);
+    return cur.parent !== m.target.parent || this.nameKey(cur) !== this.nameKey(m.target);
   }
 
   private childCount(side: Side, p: string): number {
@@ -814,7 +1036,7 @@ class Planner {
   }
 
   private waitForChild(n: Node, side: Side): null {
-    const kid = this.kids[side].get(n)?.[0];
+    const kid = this.firstKid[side].get(n);
     if (kid && !this.waits.has(n)) this.waits.set(n, { on: kid, side, occupancy: false });
     return null;
   }
@@ -836,11 +1058,11 @@ class Planner {
   private anchorCollision(n: Node, side: 'local' | 'remote', to: string): Operation | null {
     const k = this.key(to);
     if (side === 'remote') {
-      const anchor = this.remoteAnchors.get(k);
+      const anchor = this.remoteAnchors.get(k)?.e;
       if (!anchor || !n.local) return null;
       return this.collisionOp(n.kind !== anchor.kind ? 'typeConflict' : 'nameConflict', n.local, anchor, null, null);
     }
-    const anchor = this.localAnchors.get(k);
+    const anchor = this.localAnchors.get(k)?.e;
     if (!anchor || !n.remote) return null;
     return this.collisionOp(n.kind !== anchor.kind ? 'typeConflict' : 'nameConflict', anchor, n.remote, null, null);
   }
@@ -948,7 +1170,7 @@ class Planner {
   private breakWaitCycles(): Operation[] {
     const ops: Operation[] = [];
     const done = new Set<Node>();
-    for (const start of [...this.waits.keys()].sort((a, b) => compareStrings(a.id, b.id))) {
+    for (const start of [...this.waits.keys()].sort(compareIds)) {
       if (done.has(start)) continue;
       const seen: Node[] = [];
       let n: Node | undefined = start;
@@ -962,7 +1184,7 @@ class Planner {
         .slice(seen.indexOf(n))
         .map((w) => ({ node: w, wait: this.waits.get(w)! }))
         .filter((w) => w.wait.occupancy)
-        .sort((a, b) => compareStrings(a.node.id, b.node.id));
+        .sort((a, b) => compareIds(a.node, b.node));
       let op: Operation | null = null;
       for (const w of waiters) if (!op) op = this.parkInPlace(w.wait.on, w.wait.side);
       for (const w of waiters) if (!op && w.wait.side !== 'synced') op = this.parkAtTarget(w.node, w.wait.side);
@@ -1038,9 +1260,12 @@ class Planner {
   // Batch independence
 
   private candidate(op: Operation): Candidate {
-    const t: Touch[] = [];
+    // Collected in a reused array (which keeps its room) and copied at their exact number: there
+    // are thousands of candidates.
+    const t = this.touches;
+    let n = 0;
     const pt = (side: Side, path: string | null | undefined, subtree = false): void => {
-      if (path !== null && path !== undefined) t.push({ side, path, subtree });
+      if (path !== null && path !== undefined) t[n++] = new Touch(side, path, subtree, this.key(path));
     };
     // A synced entry that changes its path carries its synced descendants along (subtree).
     const syncedT = (s: SyncedTarget, folder: boolean): void => {
@@ -1103,46 +1328,83 @@ class Planner {
       case 'warning':
         break;
     }
-    const depth = Math.min(...t.map((x) => pathDepth(x.path)));
-    const primary = t[0]?.path ?? '';
-    const order = `${String(depth).padStart(4, '0')}\u0000${primary}\u0000${op.type}`;
-    return { op, touches: t, order };
+    const touches = t.slice(0, n);
+    let depth = Infinity; // (as Math.min of none)
+    for (const x of touches) depth = Math.min(depth, pathDepth(x.path));
+    const primary = touches[0]?.path ?? '';
+    const order = `${depthPrefix(depth)}${primary}\u0000${op.type}`;
+    return { op, touches, order };
   }
 
   private selectIndependent(cands: Candidate[]): Operation[] {
     cands.sort((a, b) => compareStrings(a.order, b.order));
-    const points = new Set<string>();
-    const subtrees = new Set<string>();
-    const prefixes = new Set<string>();
-    const k = (side: Side, p: string): string => `${side}:${this.key(p)}`;
-    const ancestors = (p: string): string[] => {
-      const out: string[] = [''];
-      let i = p.indexOf('/');
-      while (i >= 0) {
-        out.push(p.slice(0, i));
-        i = p.indexOf('/', i + 1);
+    // Keys taken on each side.
+    const perSide = (): Record<Side, Set<string>> => ({ local: new Set(), remote: new Set(), synced: new Set() });
+    const points = perSide();
+    const subtrees = perSide();
+    const prefixes = perSide();
+    // Ancestors matter only against subtrees: a touch's ancestors are looked up only while
+    // some subtree is taken on its side, and kept as prefixes only while a later candidate
+    // touches a subtree (whose key is then looked up among them).
+    let lastSubtree = -1;
+    cands.forEach((c, i) => {
+      if (c.touches.some((t) => t.subtree)) lastSubtree = i;
+    });
+    const ancestorsOf = (t: Touch): string[] => {
+      if (t.ancestors === undefined) {
+        t.ancestors = [];
+        if (t.path !== '') {
+          t.ancestors.push(this.key(''));
+          for (let i = t.path.indexOf('/'); i >= 0; i = t.path.indexOf('/', i + 1)) t.ancestors.push(this.key(t.path.slice(0, i)));
+        }
       }
-      return p === '' ? [] : out;
+      return t.ancestors;
     };
+    const conflicts = (t: Touch): boolean =>
+      points[t.side].has(t.key) ||
+      subtrees[t.side].has(t.key) ||
+      (subtrees[t.side].size > 0 && ancestorsOf(t).some((a) => subtrees[t.side].has(a))) ||
+      (t.subtree && prefixes[t.side].has(t.key));
     const accepted: Operation[] = [];
-    for (const c of cands) {
-      let conflict = false;
+    cands.forEach((c, i) => {
+      if (c.touches.some(conflicts)) return;
       for (const t of c.touches) {
-        const key = k(t.side, t.path);
-        if (points.has(key) || subtrees.has(key)) conflict = true;
-        else if (ancestors(t.path).some((a) => subtrees.has(k(t.side, a)))) conflict = true;
-        else if (t.subtree && prefixes.has(key)) conflict = true;
-        if (conflict) break;
-      }
-      if (conflict) continue;
-      for (const t of c.touches) {
-        (t.subtree ? subtrees : points).add(k(t.side, t.path));
-        for (const a of ancestors(t.path)) prefixes.add(k(t.side, a));
+        (t.subtree ? subtrees : points)[t.side].add(t.key);
+        if (i < lastSubtree) for (const a of ancestorsOf(t)) prefixes[t.side].add(a);
       }
       accepted.push(c.op);
-    }
+    });
     return accepted;
   }
+
+
+}
+
+const DEPTH_PREFIXES: string[] = [];
+
+/** The start of a candidate's `order`: the depth as four digits and a separator ("0003\0"), made once per depth. */
+function depthPrefix(depth: number): string {
+  if (depth >= 0 && depth < 64 && Number.isInteger(depth)) return (DEPTH_PREFIXES[depth] ??= `${String(depth).padStart(4, '0')}\u0000`);
+  return `${String(depth).padStart(4, '0')}\u0000`;
+}
+
+/** compareStrings of two node ids, without building them: the same order, kind letter first, then path. */
+function compareIds(a: Node, b: Node): number {
+  return a.idKind === b.idKind ? compareStrings(a.idPath, b.idPath) : compareStrings(a.idKind, b.idKind);
+}
+
+/** Give node n its local side. */
+function setLocal(n: Node, l: Item<LocalEntry>): void {
+  n.local = l.e;
+  n.localInfo = l;
+  l.node = n;
+}
+
+/** Give node n its remote side. */
+function setRemote(n: Node, r: Item<RemoteEntry>): void {
+  n.remote = r.e;
+  n.remoteInfo = r;
+  r.node = n;
 }
 
 function bump(m: Map<string, number>, k: string): void {

@@ -86,11 +86,46 @@ export function makeTree<E extends { path: string }>(entries: Iterable<E>): Map<
 
 /** Entries of a tree (or list) sorted parents-first, then by path: a stable order for everything. */
 export function sortedEntries<E extends { path: string }>(tree: Tree<E> | readonly E[]): E[] {
-  const list = Array.isArray(tree) ? (tree as readonly E[]) : [...(tree as Tree<E>).values()];
-  return list
-    .map((e) => ({ e, d: pathDepth(e.path) }))
-    .sort((a, b) => a.d - b.d || compareStrings(a.e.path, b.e.path))
-    .map((x) => x.e);
+  let list: E[];
+  if (Array.isArray(tree)) list = [...(tree as readonly E[])];
+  else {
+    list = new Array<E>((tree as Tree<E>).size); // (allocated once, not grown)
+    let i = 0;
+    for (const e of (tree as Tree<E>).values()) list[i++] = e;
+    list.length = i;
+  }
+  // A stable sort by (depth, path), done as: entries by depth (stable), then each depth by path.
+  // Called for every tree on every plan, so an input that is in order already costs one pass.
+  const n = list.length;
+  const depths = new Uint32Array(n);
+  let maxDepth = 0;
+  let inOrder = true;
+  for (let i = 0; i < n; i++) {
+    const d = pathDepth(list[i]!.path);
+    depths[i] = d;
+    if (d > maxDepth) maxDepth = d;
+    if (inOrder && i > 0) {
+      const prev = depths[i - 1]!;
+      if (prev > d || (prev === d && compareStrings(list[i - 1]!.path, list[i]!.path) > 0)) inOrder = false;
+    }
+  }
+  if (inOrder) return list;
+  // Where each depth starts in the result.
+  const start = new Uint32Array(maxDepth + 2);
+  for (let i = 0; i < n; i++) start[depths[i]! + 1]!++;
+  for (let d = 1; d <= maxDepth + 1; d++) start[d]! += start[d - 1]!;
+  const out: E[] = new Array<E>(n);
+  const next = start.slice(0, maxDepth + 1);
+  for (let i = 0; i < n; i++) out[next[depths[i]!]!++] = list[i]!;
+  for (let d = 0; d <= maxDepth; d++) {
+    const from = start[d]!;
+    const to = start[d + 1]!;
+    if (to - from < 2) continue;
+    const level = out.slice(from, to);
+    level.sort((a, b) => compareStrings(a.path, b.path)); // stable: equal paths keep their order
+    for (let i = 0; i < level.length; i++) out[from + i] = level[i]!;
+  }
+  return out;
 }
 
 /** Accepts a tree or a plain list. */

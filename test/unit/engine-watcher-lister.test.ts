@@ -38,7 +38,10 @@ async function start(): Promise<{ added: string[]; removed: string[]; raw: strin
   w = watchFolders(tmp, { skipName: (n) => n.startsWith('.axis-tmp-') });
   w.on('addDir', (p: string) => seen.added.push(path.relative(tmp, p)));
   w.on('unlinkDir', (p: string) => seen.removed.push(path.relative(tmp, p)));
-  w.on('raw', (_e: string, name: string | null, d: { watchedPath?: string }) => seen.raw.push(path.join(path.relative(tmp, d.watchedPath ?? ''), name ?? '')));
+  w.on('raw', (_e, name: string | null, d: unknown) => {
+    const watched = (d as { watchedPath?: string } | undefined)?.watchedPath ?? '';
+    seen.raw.push(path.join(path.relative(tmp, watched), name ?? ''));
+  });
   await new Promise<void>((resolve) => w!.once('ready', () => resolve()));
   return seen;
 }
