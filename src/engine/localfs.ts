@@ -14,6 +14,7 @@ import {
   lstatSync,
   openSync,
   promises as fsp,
+  read,
   readFileSync,
   readSync,
   renameSync,
@@ -37,6 +38,7 @@ export const TEMP_PREFIX = '.axis-tmp-';
  * 16-64 KiB per call cost more than the copying itself.
  */
 export const WRITE_CHUNK = 256 * 1024;
+const WRITE_HOLD_MS = 50;
 const MAX_READ_CHUNK = 256 * 1024;
 /** Files smaller than this are read for an upload with synchronous calls (see readSmallFile). */
 const SYNC_READ_MAX = 256 * 1024;
@@ -47,6 +49,7 @@ export function readChunkFor(size: number): number {
 }
 
 const fsyncFd = promisify(fsync);
+const readFd = promisify(read);
 
 /** This process's temp file names: pid (see isStaleTempFile), a random run id, a counter (unique without a random draw each). */
 const tempRun = randomBytes(4).toString('hex');
@@ -179,15 +182,23 @@ const hashBuffers: Buffer[] = [];
 export async function sha256File(file: string): Promise<string> {
   const h = createHash('sha256');
   const buf = hashBuffers.pop() ?? Buffer.allocUnsafeSlow(256 * 1024);
-  const fh = await fsp.open(file, 'r');
+  // Open, fstat and close are synchronous calls (see writeFileAtomic), and so are the reads of a
+  // file smaller than one read: the thread pool only carries the reads of bigger files.
+  // (Non-blocking: a named pipe swapped in since the scan must not hang the process.)
+  const fd = openSync(file, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
   try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw Object.assign(new Error(`${file} is not a regular file`), { code: 'EINVAL' });
+    let sync = st.size < buf.length;
     for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      h.update(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+      const n = sync ? readSync(fd, buf, 0, buf.length, null) : (await readFd(fd, buf, 0, buf.length, null)).bytesRead;
+      if (n === 0) break;
+      // A file that grew past one read goes on asynchronously.
+      if (n === buf.length) sync = false;
+      h.update(n === buf.length ? buf : buf.subarray(0, n));
     }
   } finally {
-    await fh.close();
+    closeSync(fd);
     if (hashBuffers.length < 8) hashBuffers.push(buf);
   }
   return h.digest('hex');
@@ -253,6 +264,7 @@ export async function writeFileAtomic(
       // microseconds, where each round trip would cost more CPU than the work itself.
       let held: Buffer[] = [];
       let heldBytes = 0;
+      let heldSince = 0;
       const writeHeld = () => {
         writeAllSync(fd, held.length === 1 ? held[0]! : Buffer.concat(held, heldBytes));
         held = [];
@@ -262,9 +274,11 @@ export async function writeFileAtomic(
         const chunk = Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array);
         hash.update(chunk);
         size += chunk.length;
+        if (heldBytes === 0) heldSince = Date.now();
         held.push(chunk);
         heldBytes += chunk.length;
-        if (heldBytes >= WRITE_CHUNK) writeHeld();
+        // (A slow download's bytes are not held back long.)
+        if (heldBytes >= WRITE_CHUNK || Date.now() - heldSince >= WRITE_HOLD_MS) writeHeld();
       }
       if (heldBytes > 0) writeHeld();
       sha256 = hash.digest('hex');

@@ -197,7 +197,9 @@ function unchangedSubfolders(dir: string, names: Set<string>, last: ListedEntry[
     if (names.size === 0 || !lstatSync(dir, { throwIfNoEntry: false })?.isDirectory()) return false;
     for (const name of names) {
       if (o.skipName(name)) continue;
-      if (last.some((e) => e.basename === name)) return false;
+      // (Compared in NFC: an event may spell a name in another normalization than readdir.)
+      const nfc = name.normalize('NFC');
+      if (last.some((e) => e.basename === name || e.basename.normalize('NFC') === nfc)) return false;
       if (lstatSync(path.join(dir, name), { throwIfNoEntry: false })?.isDirectory()) return false;
     }
     return true;

@@ -10,8 +10,9 @@ import path from 'node:path';
 
 const fsyncFd = promisify(fsync);
 
-/** Bytes gathered from an upload before each write (see BlobStore.put). */
+/** Bytes gathered from an upload before each write (see BlobStore.put), and for at most how long. */
 const WRITE_BATCH = 256 * 1024;
+const WRITE_HOLD_MS = 50;
 
 /** Read size for stored content sent to clients: a whole ~1 MiB file in one or two reads. */
 export const READ_CHUNK = 1024 * 1024;
@@ -86,6 +87,7 @@ export class BlobStore {
       let writing: Promise<void> = Promise.resolve();
       let held: Buffer[] = [];
       let heldBytes = 0;
+      let heldSince = 0;
       const writeHeld = async () => {
         const chunks = held;
         held = [];
@@ -99,9 +101,11 @@ export class BlobStore {
         size += chunk.length;
         if (size > maxBytes) throw new BlobTooLargeError(maxBytes);
         hash.update(chunk);
+        if (heldBytes === 0) heldSince = Date.now();
         held.push(chunk);
         heldBytes += chunk.length;
-        if (heldBytes >= WRITE_BATCH) await writeHeld();
+        // A slow sender's bytes are not held back long (they reach the disk as they come).
+        if (heldBytes >= WRITE_BATCH || Date.now() - heldSince >= WRITE_HOLD_MS) await writeHeld();
       };
       try {
         // Leaving the loop early (too large, write error) destroys the source.
