@@ -10,18 +10,14 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AxisClient, type Tokens } from '../../src/api/client.js';
 import { BandwidthLimiter } from '../../src/engine/limiter.js';
-import { StateStore } from '../../src/engine/store.js';
-import { RootSync } from '../../src/engine/sync.js';
-import { filesClient, newPerson, upload } from '../helpers/files.js';
+import type { RootSync } from '../../src/engine/sync.js';
+import { startTestEngine, type TestEngine } from '../helpers/engine.js';
+import { filesClient, upload } from '../helpers/files.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 let t: TestServer;
-let client: AxisClient;
-let store: StateStore;
 let sync: RootSync;
 let rootId: number;
 const limiter = new BandwidthLimiter();
@@ -37,44 +33,24 @@ async function eventually(check: () => boolean, what: string, timeoutMs = 30_000
   }
 }
 
-let person: ReturnType<typeof newPerson>;
+let engine: TestEngine;
+let person: TestEngine['person'];
 
 beforeAll(async () => {
   t = await startTestServer();
-  person = newPerson(t);
-  let tokens: Tokens | undefined;
-  client = new AxisClient({
-    server: t.url,
-    trust: { fingerprint: t.server.fingerprint! },
-    tokens: { load: () => tokens, save: (x) => void (tokens = x) },
-    transferShaper: (d, s) => limiter.shape(d, s),
-  });
-  await client.loginPassword(person.email, 'user-password-1');
-  rootId = person.root_id!;
-  store = new StateStore(path.join(tmp, 'state.sqlite'));
-  store.upsertRoot({ id: rootId, name: 'sync', type: 'sync', localPath: dir });
-  sync = new RootSync({
-    store,
-    api: client,
-    root: store.root(rootId)!,
+  engine = await startTestEngine(t, {
+    dir,
+    stateDir: tmp,
     machineName: 'twin-test',
-    platform: 'linux',
-    caseInsensitive: false,
-    policy: () => ({ manualCollisions: false }),
-    log: pino({ level: 'silent' }),
-    longPollSeconds: 2,
-    rescanMs: 3_600_000,
-    settleScanMs: 3_600_000,
+    transferShaper: (d, s) => limiter.shape(d, s),
+    sync: { platform: 'linux', caseInsensitive: false },
   });
-  await sync.start();
-  await sync.whenIdle();
+  ({ person, rootId, sync } = engine);
 }, 60_000);
 
 afterAll(async () => {
-  await sync?.stop();
+  await engine?.stop();
   limiter.close();
-  store?.close();
-  client?.close();
   await t?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });

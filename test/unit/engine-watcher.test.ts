@@ -7,16 +7,14 @@ import { lstatSync, mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AxisClient, type Tokens } from '../../src/api/client.js';
-import { StateStore } from '../../src/engine/store.js';
-import { RootSync } from '../../src/engine/sync.js';
-import { newPerson } from '../helpers/files.js';
+import type { StateStore } from '../../src/engine/store.js';
+import type { RootSync } from '../../src/engine/sync.js';
+import { startTestEngine, type TestEngine } from '../helpers/engine.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 let t: TestServer;
-let client: AxisClient;
+let engine: TestEngine;
 let store: StateStore;
 let sync: RootSync;
 let rootId: number;
@@ -50,33 +48,12 @@ function onServer(rel: string, content?: string): boolean {
 
 beforeAll(async () => {
   t = await startTestServer();
-  const p = newPerson(t);
-  let tokens: Tokens | undefined;
-  client = new AxisClient({ server: t.url, trust: { fingerprint: t.server.fingerprint! }, tokens: { load: () => tokens, save: (x) => void (tokens = x) } });
-  await client.loginPassword(p.email, 'user-password-1');
-  rootId = p.root_id!;
-  store = new StateStore(path.join(tmp, 'state.sqlite'));
-  store.upsertRoot({ id: rootId, name: 'sync', type: 'sync', localPath: dir });
-  sync = new RootSync({
-    store,
-    api: client,
-    root: store.root(rootId)!,
-    machineName: 'watcher-test',
-    policy: () => ({ manualCollisions: false }),
-    log: pino({ level: 'silent' }),
-    longPollSeconds: 2,
-    // Far away: every change below must be noticed through the watcher.
-    rescanMs: 3_600_000,
-    settleScanMs: 3_600_000,
-  });
-  await sync.start();
-  await sync.whenIdle();
+  engine = await startTestEngine(t, { dir, stateDir: tmp, machineName: 'watcher-test' });
+  ({ store, sync, rootId } = engine);
 }, 60_000);
 
 afterAll(async () => {
-  await sync?.stop();
-  store?.close();
-  client?.close();
+  await engine?.stop();
   await t?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
