@@ -6,7 +6,6 @@ import {
   close,
   closeSync,
   constants as fsConstants,
-  createReadStream,
   fstatSync,
   fsync,
   futimesSync,
@@ -25,7 +24,7 @@ import {
   type Stats,
 } from 'node:fs';
 import path from 'node:path';
-import { pipeline as pipe, Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 
 /** Prefix of the engine's own temp files; the scanner ignores them and cleans up stale ones. */
@@ -204,6 +203,10 @@ export async function sha256File(file: string): Promise<string> {
   return h.digest('hex');
 }
 
+/** Staging buffers of writeFileAtomic, reused (one per download in flight, a few kept). */
+const stageBuffers: Buffer[] = [];
+const MAX_STAGE_BUFFERS = 8;
+
 /** Writes all of `buf` at the file's current position. */
 function writeAllSync(fd: number, buf: Buffer): void {
   for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
@@ -262,25 +265,45 @@ export async function writeFileAtomic(
       // create, the writes (copies into the page cache, WRITE_CHUNK at a time), the mtime, the
       // fstat and the close (after the fsync, nothing left to flush) are synchronous calls of
       // microseconds, where each round trip would cost more CPU than the work itself.
-      let held: Buffer[] = [];
-      let heldBytes = 0;
-      let heldSince = 0;
-      const writeHeld = () => {
-        writeAllSync(fd, held.length === 1 ? held[0]! : Buffer.concat(held, heldBytes));
-        held = [];
-        heldBytes = 0;
+      // Chunks are copied into a staging buffer (from a small pool) and written from there:
+      // a network chunk is garbage as soon as it is hashed and copied, instead of being held
+      // (and outliving a young-generation collection) until a write, and no buffer is
+      // allocated per write. V8 schedules its full collections by the bytes of buffers
+      // allocated as well as by its heap, so buffers made per chunk cost major GCs.
+      let stage: Buffer | undefined;
+      let staged = 0;
+      let stagedSince = 0;
+      const writeStaged = () => {
+        writeAllSync(fd, stage!.subarray(0, staged));
+        staged = 0;
       };
-      for await (const c of source) {
-        const chunk = Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array);
-        hash.update(chunk);
-        size += chunk.length;
-        if (heldBytes === 0) heldSince = Date.now();
-        held.push(chunk);
-        heldBytes += chunk.length;
-        // (A slow download's bytes are not held back long.)
-        if (heldBytes >= WRITE_CHUNK || Date.now() - heldSince >= WRITE_HOLD_MS) writeHeld();
+      try {
+        for await (const c of source) {
+          const chunk = Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array);
+          hash.update(chunk);
+          size += chunk.length;
+          // A chunk at least as big as the stage goes to the disk as it is.
+          if (chunk.length >= WRITE_CHUNK) {
+            if (staged > 0) writeStaged();
+            writeAllSync(fd, chunk);
+            continue;
+          }
+          stage ??= stageBuffers.pop() ?? Buffer.allocUnsafeSlow(WRITE_CHUNK);
+          if (staged === 0) stagedSince = Date.now();
+          let from = 0;
+          while (from < chunk.length) {
+            const n = chunk.copy(stage, staged, from);
+            staged += n;
+            from += n;
+            if (staged === WRITE_CHUNK) writeStaged();
+          }
+          // (A slow download's bytes are not held back long.)
+          if (staged > 0 && Date.now() - stagedSince >= WRITE_HOLD_MS) writeStaged();
+        }
+        if (staged > 0) writeStaged();
+      } finally {
+        if (stage && stageBuffers.length < MAX_STAGE_BUFFERS) stageBuffers.push(stage);
       }
-      if (heldBytes > 0) writeHeld();
       sha256 = hash.digest('hex');
       if (opts.expectedSha256 && opts.expectedSha256 !== sha256) throw new ContentMismatchError(opts.expectedSha256, sha256);
       if (opts.mtimeMs !== undefined) futimesSync(fd, new Date(), new Date(opts.mtimeMs));
@@ -311,31 +334,103 @@ export async function writeFileAtomic(
  * request at once (else the server waits for bytes that never come, until a timeout).
  * `onChange` says what happened ("grew", "shrank", "disappeared", ...).
  */
-export function readExactly(abs: string, size: number, onChange: (why: string) => void): Readable {
-  let seen = 0;
+export function readExactly(abs: string, size: number, onChange: (why: string) => void): Readable | FileChunks {
   let reported = false;
   const report = (why: string) => {
     if (!reported) onChange(why);
     reported = true;
   };
   if (size < SYNC_READ_MAX) return readSmallFile(abs, size, report);
-  const guard = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      seen += chunk.length;
-      if (seen <= size) return done(null, chunk);
-      report('grew');
-      done(new Error(`${abs} grew while it was read`));
-    },
-    flush(done) {
-      if (seen === size) return done();
-      report('shrank');
-      done(new Error(`${abs} shrank while it was read`));
-    },
-  });
-  // A whole small file in one read (plus the one that finds its end, or that it grew).
-  const source = createReadStream(abs, { highWaterMark: readChunkFor(size) });
-  source.on('error', (err: NodeJS.ErrnoException) => report(err.code === 'ENOENT' ? 'disappeared' : `could not be read (${err.message})`));
-  return pipe(source, guard, () => undefined);
+  return new FileChunks(abs, size, report);
+}
+
+/** Read buffers of FileChunks, lent out while an upload is sent and handed back by release(). */
+const readBuffers: Buffer[] = [];
+const MAX_READ_BUFFERS = 20;
+
+/**
+ * readExactly of a bigger file: MAX_READ_CHUNK reads into buffers from a small pool. A buffer
+ * made per read is garbage a moment later, and V8 schedules its full collections by the bytes
+ * of buffers made as well as by its heap: an upload of 1 GiB in fresh buffers cost ~100 major
+ * collections. The buffers are lent to the consumer; release() hands them back to the pool,
+ * to be called only when nothing can read them any more (the server answered that it stored
+ * every byte). Without release() they are simply garbage, as before.
+ */
+export class FileChunks extends Readable {
+  private fd: number | undefined;
+  private pos = 0;
+  private lent: Buffer[] = [];
+
+  constructor(
+    private readonly abs: string,
+    private readonly size: number,
+    private readonly report: (why: string) => void,
+  ) {
+    super({ highWaterMark: MAX_READ_CHUNK });
+  }
+
+  override _construct(done: (err?: Error | null) => void): void {
+    try {
+      // As in readSmallFile: non-blocking (a named pipe cannot hang the open), no symlink followed.
+      this.fd = openSync(this.abs, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0) | (fsConstants.O_NOFOLLOW ?? 0));
+      if (!fstatSync(this.fd).isFile()) throw Object.assign(new Error(`${this.abs} is no longer a regular file`), { code: 'EINVAL' });
+      done();
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      this.report(e.code === 'ENOENT' ? 'disappeared' : `could not be read (${e.message})`);
+      done(e);
+    }
+  }
+
+  override _read(): void {
+    const buf = readBuffers.pop() ?? Buffer.allocUnsafeSlow(MAX_READ_CHUNK);
+    // One byte more than is left: a short read is the end, a full one past `size` means it grew.
+    const want = Math.min(buf.length, this.size - this.pos + 1);
+    read(this.fd!, buf, 0, want, this.pos, (err, n) => {
+      if (this.destroyed) return this.giveBack(buf);
+      if (err) {
+        this.giveBack(buf);
+        this.report(`could not be read (${err.message})`);
+        return this.destroy(err);
+      }
+      if (this.pos + n > this.size) {
+        this.giveBack(buf);
+        this.report('grew');
+        return this.destroy(new Error(`${this.abs} grew while it was read`));
+      }
+      if (n < want && this.pos + n < this.size) {
+        this.giveBack(buf);
+        this.report('shrank');
+        return this.destroy(new Error(`${this.abs} shrank while it was read`));
+      }
+      if (n === 0) {
+        this.giveBack(buf);
+        this.push(null);
+        return;
+      }
+      this.pos += n;
+      this.lent.push(buf);
+      this.push(buf.subarray(0, n));
+      // A short read was the end (checked above: all `size` bytes came).
+      if (n < want) this.push(null);
+    });
+  }
+
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+    done(err);
+  }
+
+  /** Hands the lent buffers back to the pool: only once no one can still read them. */
+  release(): void {
+    for (const b of this.lent) this.giveBack(b);
+    this.lent = [];
+  }
+
+  private giveBack(buf: Buffer): void {
+    if (readBuffers.length < MAX_READ_BUFFERS) readBuffers.push(buf);
+  }
 }
 
 /**

@@ -31,6 +31,7 @@ import {
   isStaleTempFile,
   lstatInside,
   readExactly,
+  FileChunks,
   removeFileChecked,
   resolveInside,
   scanEntry,
@@ -979,6 +980,9 @@ export class RootSync extends EventEmitter {
             body.destroy();
             sent.destroy();
           }
+          // The server stored every byte: none of the read buffers can still be read (see
+          // FileChunks). (Not when a signature was made of them meanwhile: that has its own pace.)
+          if (source === body && body instanceof FileChunks) body.release();
           this.counters.bytesUp += op.expectLocal.size;
           this.counters.wholeUploads++;
           await signing?.keep(file.id, file.revision_id).catch((err: unknown) => this.o.log.debug({ err }, 'could not keep the signature of an uploaded file'));
