@@ -270,11 +270,16 @@ export async function writeFileAtomic(
       // (and outliving a young-generation collection) until a write, and no buffer is
       // allocated per write. V8 schedules its full collections by the bytes of buffers
       // allocated as well as by its heap, so buffers made per chunk cost major GCs.
+      // A first chunk is held as it is (a small file usually comes in one: written from it, no
+      // copy, no stage); the stage is taken when a second one comes.
+      let first: Buffer | undefined;
       let stage: Buffer | undefined;
       let staged = 0;
       let stagedSince = 0;
       const writeStaged = () => {
-        writeAllSync(fd, stage!.subarray(0, staged));
+        if (first) writeAllSync(fd, first);
+        else writeAllSync(fd, stage!.subarray(0, staged));
+        first = undefined;
         staged = 0;
       };
       try {
@@ -288,14 +293,23 @@ export async function writeFileAtomic(
             writeAllSync(fd, chunk);
             continue;
           }
-          stage ??= stageBuffers.pop() ?? Buffer.allocUnsafeSlow(WRITE_CHUNK);
-          if (staged === 0) stagedSince = Date.now();
-          let from = 0;
-          while (from < chunk.length) {
-            const n = chunk.copy(stage, staged, from);
-            staged += n;
-            from += n;
-            if (staged === WRITE_CHUNK) writeStaged();
+          if (staged === 0) {
+            stagedSince = Date.now();
+            first = chunk;
+            staged = chunk.length;
+          } else {
+            if (first) {
+              stage ??= stageBuffers.pop() ?? Buffer.allocUnsafeSlow(WRITE_CHUNK);
+              first.copy(stage, 0);
+              first = undefined;
+            }
+            let from = 0;
+            while (from < chunk.length) {
+              const n = chunk.copy(stage!, staged, from);
+              staged += n;
+              from += n;
+              if (staged === WRITE_CHUNK) writeStaged();
+            }
           }
           // (A slow download's bytes are not held back long.)
           if (staged > 0 && Date.now() - stagedSince >= WRITE_HOLD_MS) writeStaged();

@@ -174,7 +174,7 @@ describe('BatchingApi against a server with the batch extension', () => {
     expect(new Set(reasons).size).toBe(1);
   });
 
-  it('sends at most 2 batch requests at a time per direction; the others wait their turn', async () => {
+  it('sends at most 4 batch requests at a time per direction (the default); the others wait their turn', async () => {
     let active = 0;
     let most = 0;
     let calls = 0;
@@ -195,7 +195,7 @@ describe('BatchingApi against a server with the batch extension', () => {
     const files = Array.from({ length: 30 }, (_, i) => ({ name: `lane-${i}.txt`, content: Buffer.from(`lane ${i}`) }));
     const results = await Promise.all(files.map((f) => limited.upload(e.rootId, null, f.name, Readable.from([f.content]), { size: f.content.length })));
     expect(calls).toBe(6);
-    expect(most).toBe(2);
+    expect(most).toBe(4);
     expect(results.map((r) => r.sha256)).toEqual(files.map((f) => sha(f.content)));
   });
 
