@@ -360,7 +360,8 @@ export function readExactly(abs: string, size: number, onChange: (why: string) =
 
 /** Read buffers of FileChunks, lent out while an upload is sent and handed back by release(). */
 const readBuffers: Buffer[] = [];
-const MAX_READ_BUFFERS = 20;
+/** (Eight: enough for two big uploads in flight; more sat idle in RSS through the small-file phase.) */
+const MAX_READ_BUFFERS = 8;
 
 /**
  * readExactly of a bigger file: MAX_READ_CHUNK reads into buffers from a small pool. A buffer
