@@ -174,29 +174,32 @@ describe('BatchingApi against a server with the batch extension', () => {
     expect(new Set(reasons).size).toBe(1);
   });
 
-  it('sends at most 4 batch requests at a time per direction (the default); the others wait their turn', async () => {
-    let active = 0;
-    let most = 0;
-    let calls = 0;
-    // The real client, observed: how many batch uploads are in flight at once.
+  it('sends at most 2 upload and 4 download batch requests at a time (the defaults); the others wait their turn', async () => {
+    const lanes = { up: { active: 0, most: 0, calls: 0 }, down: { active: 0, most: 0, calls: 0 } };
+    const observe = async <T>(lane: { active: number; most: number; calls: number }, call: () => Promise<T>): Promise<T> => {
+      lane.calls++;
+      lane.most = Math.max(lane.most, ++lane.active);
+      try {
+        return await call();
+      } finally {
+        lane.active--;
+      }
+    };
+    // The real client, observed: how many batch requests are in flight at once, per direction.
     const observed = {
-      batchUpload: async (...args: Parameters<AxisClient['batchUpload']>) => {
-        calls++;
-        most = Math.max(most, ++active);
-        try {
-          return await e.client.batchUpload(...args);
-        } finally {
-          active--;
-        }
-      },
-      batchDownload: (...args: Parameters<AxisClient['batchDownload']>) => e.client.batchDownload(...args),
+      batchUpload: (...args: Parameters<AxisClient['batchUpload']>) => observe(lanes.up, () => e.client.batchUpload(...args)),
+      batchDownload: (...args: Parameters<AxisClient['batchDownload']>) => observe(lanes.down, () => e.client.batchDownload(...args)),
     };
     const limited = new BatchingApi(e.client as RemoteApi, observed, { lingerMs: 50, maxItems: 5 });
     const files = Array.from({ length: 30 }, (_, i) => ({ name: `lane-${i}.txt`, content: Buffer.from(`lane ${i}`) }));
     const results = await Promise.all(files.map((f) => limited.upload(e.rootId, null, f.name, Readable.from([f.content]), { size: f.content.length })));
-    expect(calls).toBe(6);
-    expect(most).toBe(4);
+    expect(lanes.up.calls).toBe(6);
+    expect(lanes.up.most).toBe(2);
     expect(results.map((r) => r.sha256)).toEqual(files.map((f) => sha(f.content)));
+    const downs = await Promise.all(results.map((r, i) => limited.download(e.rootId, r.id, { size: files[i]!.content.length }).then((s) => buffer(s))));
+    expect(lanes.down.calls).toBe(6);
+    expect(lanes.down.most).toBe(4);
+    expect(downs.map((d) => sha(d))).toEqual(files.map((f) => sha(f.content)));
   });
 
   it('leaves no timer running when idle', async () => {
