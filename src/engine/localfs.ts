@@ -42,11 +42,6 @@ const MAX_READ_CHUNK = 256 * 1024;
 /** Files smaller than this are read for an upload with synchronous calls (see readSmallFile). */
 const SYNC_READ_MAX = 256 * 1024;
 
-/** The read size for a file of `size` bytes: all of it (+1 to see its end) up to 256 KiB. */
-export function readChunkFor(size: number): number {
-  return Math.max(16 * 1024, Math.min(MAX_READ_CHUNK, size + 1));
-}
-
 const fsyncFd = promisify(fsync);
 const readFd = promisify(read);
 
@@ -375,6 +370,9 @@ export class FileChunks extends Readable {
   private fd: number | undefined;
   private pos = 0;
   private lent: Buffer[] = [];
+  /** A read in the thread pool: the fd is closed only once it has returned (see _destroy). */
+  private reading = false;
+  private closeWhenRead: (() => void) | undefined;
 
   constructor(
     private readonly abs: string,
@@ -401,8 +399,13 @@ export class FileChunks extends Readable {
     const buf = readBuffers.pop() ?? Buffer.allocUnsafeSlow(MAX_READ_CHUNK);
     // One byte more than is left: a short read is the end, a full one past `size` means it grew.
     const want = Math.min(buf.length, this.size - this.pos + 1);
+    this.reading = true;
     read(this.fd!, buf, 0, want, this.pos, (err, n) => {
-      if (this.destroyed) return this.giveBack(buf);
+      this.reading = false;
+      if (this.destroyed) {
+        this.giveBack(buf);
+        return this.closeWhenRead?.();
+      }
       if (err) {
         this.giveBack(buf);
         this.report(`could not be read (${err.message})`);
@@ -432,9 +435,15 @@ export class FileChunks extends Readable {
   }
 
   override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
-    done(err);
+    const close = () => {
+      if (this.fd !== undefined) closeSync(this.fd);
+      this.fd = undefined;
+      done(err);
+    };
+    // Closing the fd under a pending read could let the read land on another file given the
+    // same number meanwhile: close once it has returned.
+    if (this.reading) this.closeWhenRead = close;
+    else close();
   }
 
   /** Hands the lent buffers back to the pool: only once no one can still read them. */

@@ -3,7 +3,7 @@
 // docs/architecture.md, "Per-file I/O"). Reuse must never mix one file's bytes into another's:
 // real files, concurrent transfers, chunk sizes on both sides of the staging size.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -94,6 +94,27 @@ describe('FileChunks (uploads of files of 256 KiB and more)', () => {
     const fifo = path.join(tmp, 'big-fifo');
     execFileSync('mkfifo', [fifo]);
     await expect(readAll(readExactly(fifo, 400_000, () => undefined))).rejects.toThrow(/no longer a regular file/);
+  });
+
+  it.runIf(process.platform === 'linux')('destroyed while a read is pending, it closes its file once the read has returned', async () => {
+    const f = path.join(tmp, 'destroyed.bin');
+    writeFileSync(f, pattern(1_000_000, 5));
+    const openFds = () => readdirSync('/proc/self/fd').length;
+    const before = openFds();
+    const src = readExactly(f, 1_000_000, () => undefined) as FileChunks;
+    const errors: unknown[] = [];
+    src.on('error', (e) => errors.push(e));
+    await new Promise<void>((resolve) => src.once('readable', () => resolve()));
+    expect(openFds()).toBe(before + 1);
+    // Taking the first chunk starts the next read; the stream is destroyed while it is pending.
+    expect(src.read()).not.toBeNull();
+    const closed = new Promise<void>((resolve) => src.once('close', () => resolve()));
+    src.destroy();
+    // Still open: the pending read's callback cannot have run yet (it comes from the event loop).
+    expect(openFds()).toBe(before + 1);
+    await closed;
+    expect(errors).toEqual([]);
+    expect(openFds()).toBe(before);
   });
 
   it('a file that ends exactly at a read boundary and then grows by one byte is "grew"', async () => {
