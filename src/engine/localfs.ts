@@ -384,14 +384,11 @@ export class FileChunks extends Readable {
 
   override _construct(done: (err?: Error | null) => void): void {
     try {
-      // As in readSmallFile: non-blocking (a named pipe cannot hang the open), no symlink followed.
-      this.fd = openSync(this.abs, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0) | (fsConstants.O_NOFOLLOW ?? 0));
-      if (!fstatSync(this.fd).isFile()) throw Object.assign(new Error(`${this.abs} is no longer a regular file`), { code: 'EINVAL' });
+      this.fd = openForUpload(this.abs);
       done();
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      this.report(e.code === 'ENOENT' ? 'disappeared' : `could not be read (${e.message})`);
-      done(e);
+      this.report(whyUnreadable(err));
+      done(err as Error);
     }
   }
 
@@ -408,7 +405,7 @@ export class FileChunks extends Readable {
       }
       if (err) {
         this.giveBack(buf);
-        this.report(`could not be read (${err.message})`);
+        this.report(whyUnreadable(err));
         return this.destroy(err);
       }
       if (this.pos + n > this.size) {
@@ -465,10 +462,7 @@ export class FileChunks extends Readable {
 function readSmallFile(abs: string, size: number, report: (why: string) => void): Readable {
   let fd: number | undefined;
   try {
-    // Non-blocking: a named pipe put at the path must not hang the process in open(); no
-    // symlink is followed (one put there since the scan could point outside the root).
-    fd = openSync(abs, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0) | (fsConstants.O_NOFOLLOW ?? 0));
-    if (!fstatSync(fd).isFile()) throw Object.assign(new Error(`${abs} is no longer a regular file`), { code: 'EINVAL' });
+    fd = openForUpload(abs);
     const buf = Buffer.allocUnsafe(size + 1);
     let got = 0;
     for (;;) {
@@ -485,12 +479,33 @@ function readSmallFile(abs: string, size: number, report: (why: string) => void)
     }
     return Readable.from([buf.subarray(0, size)]);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    report(e.code === 'ENOENT' ? 'disappeared' : `could not be read (${e.message})`);
-    return errored(e);
+    report(whyUnreadable(err));
+    return errored(err as Error);
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/**
+ * Opens a file to be uploaded: non-blocking (a named pipe put at the path must not hang the
+ * process in open()), no symlink followed (one put there since the scan could point outside the
+ * root), and it must be a regular file.
+ */
+function openForUpload(abs: string): number {
+  const fd = openSync(abs, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0) | (fsConstants.O_NOFOLLOW ?? 0));
+  try {
+    if (!fstatSync(fd).isFile()) throw Object.assign(new Error(`${abs} is no longer a regular file`), { code: 'EINVAL' });
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  return fd;
+}
+
+/** What readExactly's onChange says of a file that could not be opened or read. */
+function whyUnreadable(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e.code === 'ENOENT' ? 'disappeared' : `could not be read (${e.message})`;
 }
 
 /** A stream that fails with `err` (emitted on the next tick: the caller can still listen). */
