@@ -49,10 +49,21 @@ export class TestAgent {
     readonly name: string,
     private readonly server: { url: string; fingerprint?: string },
     private readonly account: { email: string; password: string },
-    base = mkdtempSync(path.join(os.tmpdir(), `axis-agent-${name}-`)),
+    base?: string,
   ) {
-    this.home = path.join(base, 'home');
-    this.dir = path.join(base, 'sync');
+    // A folder of its own unless the test gives one (and then removes it itself).
+    this.ownBase = base === undefined ? mkdtempSync(path.join(os.tmpdir(), `axis-agent-${name}-`)) : undefined;
+    const b = base ?? this.ownBase!;
+    this.home = path.join(b, 'home');
+    this.dir = path.join(b, 'sync');
+  }
+
+  private readonly ownBase: string | undefined;
+
+  /** Stops the agent and removes the temp folder it made for itself (home and sync folder). */
+  async dispose(): Promise<void> {
+    await this.stop();
+    if (this.ownBase) await fsp.rm(this.ownBase, { recursive: true, force: true });
   }
 
   async login(): Promise<void> {

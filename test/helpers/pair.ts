@@ -11,7 +11,7 @@ export interface AgentPair {
   person: PersonRow;
   a: TestAgent;
   b: TestAgent;
-  /** Stops both agents, then the server. */
+  /** Stops both agents, then the server; removes the agents' temp folders. */
   stop(): Promise<void>;
 }
 
@@ -25,7 +25,7 @@ export async function startAgentPair(
   const [a, b] = names.map((name) => new TestAgent(name, { url: t.url, fingerprint: t.server.fingerprint }, account)) as [TestAgent, TestAgent];
   if (o.env) a.env = b.env = { ...o.env };
   const stop = async () => {
-    await Promise.all([a.stop(), b.stop()]);
+    await Promise.all([a.dispose(), b.dispose()]);
     await t.stop();
   };
   try {

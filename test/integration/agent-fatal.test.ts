@@ -36,7 +36,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await agent?.stop();
+  await agent?.dispose();
   await t?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
