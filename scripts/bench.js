@@ -24,6 +24,7 @@
 //                           1-64 KiB (log-uniform) in nested folders, 10 % of ~1 MiB
 //   --restart-files N       files of the restart benchmark (default 100000, --small 10000)
 //   --cpu-prof              run the agents and the server with --cpu-prof and print their hottest functions
+//   --prof-dir DIR          (implies --cpu-prof) keep the .cpuprofile files in DIR/<process>-<run>/
 //   --agent-node-options=S  extra node flags for the agent processes (e.g. --agent-node-options=--max-old-space-size=64)
 //   --tmp DIR               where the temp folders go (default: the OS temp dir)
 //   --keep                  keep the temp folders (default: removed)
@@ -61,6 +62,7 @@ const { values: opt } = parseArgs({
     'initial-files': { type: 'string' },
     'restart-files': { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
+    'prof-dir': { type: 'string' },
     'agent-node-options': { type: 'string' },
     tmp: { type: 'string' },
     keep: { type: 'boolean', default: false },
@@ -73,6 +75,12 @@ if (opt.help) {
   process.stdout.write(`${src.split('\nimport ')[0].replace(/^#!.*\n/, '').replace(/^\/\/ ?/gm, '')}\n`);
   process.exit(0);
 }
+if (opt['prof-dir']) {
+  opt['prof-dir'] = path.resolve(opt['prof-dir']);
+  opt['cpu-prof'] = true;
+}
+/** Where the profiles of `name` go: under --prof-dir (kept) or in the temp folder `tmpDir`. */
+const profDirOf = (name, tmpDir) => (opt['prof-dir'] ? path.join(opt['prof-dir'], name) : path.join(tmpDir, name));
 const ALL = ['latency', 'burst', 'initial', 'restart', 'rsync', 'delta'];
 const only = opt.only ? opt.only.split(',').map((s) => (/^\d$/.test(s.trim()) ? ALL[Number(s) - 1] : s.trim())) : ALL;
 for (const o of only) if (!ALL.includes(o)) throw new Error(`--only: unknown benchmark "${o}" (${ALL.join(', ')})`);
@@ -215,7 +223,7 @@ const ADMIN = { email: 'bench-admin@example.test', password: 'bench-admin-passwo
 async function startServer() {
   const data = path.join(BASE, 'server');
   const logFile = path.join(BASE, 'server.log');
-  const profArgs = opt['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.join(BASE, 'prof-server')] : [];
+  const profArgs = opt['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', profDirOf('server', BASE)] : [];
   const child = spawn(process.execPath, [...profArgs, SERVER_BIN, '--data', data, '--port', '0', '--admin-email', ADMIN.email, '--admin-password', ADMIN.password, '--log-level', 'warn'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -315,7 +323,7 @@ class Agent {
     // shebang, the Electron shell's utility process): src/agent/heap.ts's AGENT_NODE_FLAGS.
     const nodeArgs = [...AGENT_NODE_FLAGS, ...(opt['agent-node-options'] ? opt['agent-node-options'].split(/\s+/).filter(Boolean) : [])];
     if (opt['cpu-prof']) {
-      const profDir = path.join(this.base, `prof-${++this.runs}`);
+      const profDir = profDirOf(`${path.basename(this.base)}-${++this.runs}`, this.base);
       this.profiles.push(profDir);
       nodeArgs.push('--cpu-prof', '--cpu-prof-dir', profDir);
     }
@@ -1094,7 +1102,7 @@ async function main() {
     if (pair) await Promise.all([pair.a.stop(), pair.b.stop()]);
     pair = undefined;
     await server?.stop();
-    if (server && opt['cpu-prof']) profileLines('the server (whole run)', [{ profiles: [path.join(BASE, 'prof-server')] }]);
+    if (server && opt['cpu-prof']) profileLines('the server (whole run)', [{ profiles: [profDirOf('server', BASE)] }]);
     if (!opt.keep) fs.rmSync(BASE, { recursive: true, force: true });
   };
   process.once('SIGINT', () => {

@@ -101,10 +101,15 @@ const STALE_CODES = new Set(['revision_conflict', 'name_conflict', 'not_found', 
 
 class Skip extends Error {}
 
-/** Transfers at least this large take one of the `concurrency` slots; smaller ones run more widely. */
-const BIG_TRANSFER = 1 << 20;
+/**
+ * Transfers at least this large (the largest file BatchingApi batches) take one of the
+ * `concurrency` slots: bandwidth-bound; smaller ones run more widely (see cycle()).
+ */
+const BIG_TRANSFER = 256 << 10;
 /** How many operations run at once, as a multiple of `concurrency` (small files, folders, moves). */
 const SMALL_FACTOR = 8;
+/** While transfers of an earlier cycle run, a cycle that found nothing else to do is followed by the next at most this often. */
+const CARRIED_REPLAN_MS = 1000;
 /** Longest a burst of watcher events may postpone a cycle (the debounce restarts on each event up to this). */
 const MAX_DEBOUNCE_MS = 250;
 
@@ -164,6 +169,21 @@ export class RootSync extends EventEmitter {
   private loopDone: Promise<void> = Promise.resolve();
   private pollDone: Promise<void> = Promise.resolve();
   private idleWaiters: (() => void)[] = [];
+  /** The change-feed poll, woken once idle or once a cycle that started with carried transfers has read the feed (see pollLoop). */
+  private pulledWaiters: (() => void)[] = [];
+  /**
+   * Big transfers planned by an earlier cycle that have not finished (queued or running): a
+   * cycle returns once its other operations are done and leaves these running (see cycle()).
+   */
+  private readonly carried = new Set<Operation>();
+  /** The runs of carried transfers (awaited by stop()). */
+  private readonly carriedRuns = new Set<Promise<unknown>>();
+  /** Slots for big transfers, shared by every cycle's big queue. */
+  private bigFree = 0;
+  private readonly bigWaiters: (() => void)[] = [];
+  /** When the last cycle started, and whether it had anything to run. */
+  private lastCycleStart = 0;
+  private lastCycleWorked = false;
   /** Operations ("type path") whose last attempt was skipped or refused as stale (see runOne). */
   private readonly replanned = new Set<string>();
   /** Whether the server has the change feed extension (undefined: not known yet). */
@@ -178,6 +198,7 @@ export class RootSync extends EventEmitter {
     super();
     this.o = { concurrency: 4, longPollSeconds: 25, pollMs: 5000, rescanMs: 5 * 60_000, debounceMs: 40, settleScanMs: 20_000, ...opts };
     this.status = { rootId: opts.root.id, state: 'starting', queued: 0, lastError: null, lastSync: null };
+    this.bigFree = this.o.concurrency;
   }
 
   private get rootId(): number {
@@ -232,6 +253,10 @@ export class RootSync extends EventEmitter {
     this.wakeUp?.();
     await this.watcher?.close();
     await Promise.allSettled([this.loopDone]);
+    // Carried transfers see `stopped` and start no new one; the running ones finish (a write
+    // or an upload is never cut half way by a clean stop).
+    await Promise.allSettled([...this.carriedRuns]);
+    for (const w of this.pulledWaiters.splice(0)) w();
     // The change-feed poll may wait for the loop to go idle, which a stopped loop never does.
     for (const w of this.idleWaiters.splice(0)) w();
     await Promise.allSettled([this.pollDone]);
@@ -370,7 +395,7 @@ export class RootSync extends EventEmitter {
 
   /** Resolves once the engine has nothing left to do (used by tests and `sync --once`). */
   whenIdle(): Promise<void> {
-    if (this.status.state === 'idle' && !this.dirty && !this.cycling) return Promise.resolve();
+    if (this.status.state === 'idle' && !this.dirty && !this.cycling && this.carried.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -396,10 +421,26 @@ export class RootSync extends EventEmitter {
         }
       }
       if (!this.dirty) {
+        if (this.carried.size > 0) {
+          // Transfers of an earlier cycle still run: not idle (their end wakes the loop).
+          await this.sleepUntilWoken(this.o.rescanMs);
+          continue;
+        }
         this.status.state = 'idle';
         for (const w of this.idleWaiters.splice(0)) w();
+        for (const w of this.pulledWaiters.splice(0)) w();
         await this.sleepUntilWoken(this.o.rescanMs);
         continue;
+      }
+      if (this.carried.size > 0 && !this.lastCycleWorked) {
+        // The last plan found nothing to start beside the carried transfers: plan again at
+        // most every CARRIED_REPLAN_MS meanwhile (each change, each finished transfer would
+        // otherwise plan the whole tree again), or at once when they are done.
+        const wait = this.lastCycleStart + CARRIED_REPLAN_MS - Date.now();
+        if (wait > 0) {
+          await this.sleepUntilWoken(wait);
+          continue;
+        }
       }
       this.dirty = false;
       // A round that only looks (the change feed echoing our own upload, the safety-net scan)
@@ -459,8 +500,10 @@ export class RootSync extends EventEmitter {
         if (this.stopped) return;
         if (page.results.length > 0) {
           this.poke();
-          // Let the cycle consume the change before polling again from the new cursor.
-          await this.whenIdle();
+          // Let the cycle consume the change before polling again from the new cursor: once
+          // idle, or (while big transfers are carried, when idle is far) once a cycle that
+          // started with them running has read the feed: the next one learns of new changes.
+          await new Promise<void>((resolve) => this.pulledWaiters.push(resolve));
         } else if (this.o.longPollSeconds === 0) await delay(this.o.pollMs);
       } catch (err) {
         if (this.stopped) return;
@@ -472,7 +515,15 @@ export class RootSync extends EventEmitter {
 
   /** One plan-and-execute round; returns how many operations were attempted. */
   async cycle(): Promise<number> {
+    this.lastCycleStart = Date.now();
+    this.lastCycleWorked = false;
+    // The transfers carried from earlier cycles as this one starts to look: whatever the trees
+    // show of their paths may change under this cycle (one finishing between the scan and the
+    // plan would look like a deletion), so nothing is planned on their paths, above or below
+    // them, until they are done.
+    const carriedPaths = this.carried.size > 0 ? carriedPathKeys(this.carried, this.caseInsensitive) : undefined;
     const remoteChanged = await this.pullRemote();
+    if (carriedPaths) for (const w of this.pulledWaiters.splice(0)) w();
     const localChanged = await this.scanLocal();
     // A change in the folder is work to do (whatever the plan says next).
     if (localChanged) this.status.state = 'syncing';
@@ -514,6 +565,7 @@ export class RootSync extends EventEmitter {
         this.o.store.recordCollision(this.rootId, op, now);
         continue;
       }
+      if (carriedPaths && touchesCarried(op, carriedPaths, this.caseInsensitive)) continue;
       const b = backoffs.get(opPath(op));
       if (b && b.nextTry > now.getTime()) {
         retryAt = Math.min(retryAt, b.nextTry);
@@ -526,53 +578,113 @@ export class RootSync extends EventEmitter {
     clearTimeout(this.retryTimer);
     if (retryAt !== Number.POSITIVE_INFINITY) this.retryTimer = setTimeout(() => this.poke(), Math.max(0, retryAt - now.getTime()));
     this.o.store.closeStaleCollisions(this.rootId, colliding, now);
-    this.status.queued = todo.length;
+    this.status.queued = todo.length + this.carried.size;
     if (todo.length === 0) return 0;
+    this.lastCycleWorked = true;
     this.status.state = 'syncing';
     // Something will change: the next cycle plans again.
     this.needPlan = true;
-    // Small operations run SMALL_FACTOR times as wide as big transfers (which keep `concurrency`
-    // slots): per-file latency (round trips, fsyncs) dominates small files, bandwidth big ones.
-    let bigFree = this.o.concurrency;
-    const bigWaiters: (() => void)[] = [];
-    const acquireBig = async () => {
-      while (bigFree === 0) await new Promise<void>((r) => bigWaiters.push(r));
-      bigFree--;
+    // Big transfers (bandwidth-bound) have a queue and `concurrency` slots of their own (shared
+    // with the big transfers carried from earlier cycles); every other operation (small
+    // transfers, paced by per-file latency: round trips, fsyncs; folders; moves) has
+    // SMALL_FACTOR times as many workers. Small files keep moving while big ones do (with one
+    // queue, workers that met a big operation waited for a slot, and the small operations
+    // behind them waited too), and once the small ones are done the cycle returns and leaves
+    // the big ones running, "carried": the next cycle plans around them (see carriedPaths).
+    //
+    // Folders created in this round: an operation below one waits until it exists (else it
+    // would find its folder missing, skip and wait for the next round). Small operations wait
+    // for a creation another worker has started (as one queue ran them: a parent comes before
+    // its children); big ones for any creation in the round, which the small queue reaches in
+    // its turn (the small queue never waits for the big one, so this cannot deadlock).
+    const creating = new Map<string, { started: boolean; done: Promise<void>; resolve: () => void }>();
+    for (const op of todo) {
+      if (op.type !== 'createLocalFolder' && op.type !== 'createRemoteFolder') continue;
+      let resolve!: () => void;
+      const done = new Promise<void>((r) => (resolve = r));
+      creating.set(op.localPath, { started: false, done, resolve });
+    }
+    const big: Operation[] = [];
+    const small: Operation[] = [];
+    for (const op of todo) (transferSize(op) >= BIG_TRANSFER ? big : small).push(op);
+    const waitForFolders = async (op: Operation, isBig: boolean) => {
+      if (creating.size === 0) return;
+      for (let p = parentPath(opPath(op)); p !== ''; p = parentPath(p)) {
+        const c = creating.get(p);
+        if (c && (isBig || c.started)) await c.done;
+      }
     };
-    const releaseBig = () => {
-      bigFree++;
-      bigWaiters.shift()?.();
-    };
-    // Folders being created in this round: an operation below one waits for it (else it would
-    // find its folder missing, skip and wait for the next round).
-    const creating = new Map<string, Promise<void>>();
-    let next = 0;
-    const worker = async () => {
-      while (next < todo.length && !this.stopped) {
-        const op = todo[next++]!;
-        const big = transferSize(op) >= BIG_TRANSFER;
-        let doneCreating: (() => void) | undefined;
-        if (op.type === 'createLocalFolder' || op.type === 'createRemoteFolder') {
-          creating.set(op.localPath, new Promise<void>((r) => (doneCreating = r)));
-        }
-        if (creating.size > 0) {
-          for (let p = parentPath(opPath(op)); p !== ''; p = parentPath(p)) {
-            const c = creating.get(p);
-            if (c) await c;
-          }
-        }
-        if (big) await acquireBig();
+    let nextSmall = 0;
+    const smallWorker = async () => {
+      while (!this.stopped && nextSmall < small.length) {
+        const op = small[nextSmall++]!;
+        const folder = op.type === 'createLocalFolder' || op.type === 'createRemoteFolder' ? creating.get(op.localPath) : undefined;
+        if (folder) folder.started = true;
+        await waitForFolders(op, false);
         try {
           await this.runOne(op, trees);
         } finally {
-          if (big) releaseBig();
-          doneCreating?.();
+          folder?.resolve();
         }
         this.status.queued = Math.max(0, this.status.queued - 1);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.o.concurrency * SMALL_FACTOR, todo.length) }, worker));
+    let nextBig = 0;
+    const bigWorker = async () => {
+      while (!this.stopped && nextBig < big.length) {
+        const op = big[nextBig++]!;
+        await waitForFolders(op, true);
+        await this.acquireBig();
+        try {
+          if (!this.stopped) await this.runOne(op, trees);
+        } finally {
+          this.releaseBig();
+          this.carried.delete(op);
+        }
+        this.status.queued = Math.max(0, this.status.queued - 1);
+      }
+    };
+    for (const op of big) this.carried.add(op);
+    let carriedOn = false;
+    const bigDone = Promise.all(Array.from({ length: Math.min(this.o.concurrency, big.length) }, bigWorker)).finally(() => {
+      // (Stopped half way: the ones not started are not carried any more.)
+      for (const op of big) this.carried.delete(op);
+    });
+    this.carriedRuns.add(bigDone);
+    bigDone
+      .catch((err: unknown) => {
+        // Once carried, a failure is not this cycle's to throw (the loop has moved on).
+        if (carriedOn) this.o.log.warn({ err, root: this.rootId }, 'a carried transfer failed; re-planning');
+      })
+      .finally(() => {
+        this.carriedRuns.delete(bigDone);
+        if (!carriedOn || this.stopped) return;
+        // Their paths can be planned again: re-plan now.
+        this.needPlan = true;
+        this.schedule();
+      });
+    try {
+      await Promise.all(Array.from({ length: Math.min(this.o.concurrency * SMALL_FACTOR, small.length) }, smallWorker));
+    } finally {
+      // (Stopped half way: nothing may wait for a folder that no worker will create.)
+      for (const c of creating.values()) c.resolve();
+    }
+    if (!this.stopped && big.some((op) => this.carried.has(op))) {
+      carriedOn = true;
+      return todo.length;
+    }
+    await bigDone;
     return todo.length;
+  }
+
+  private async acquireBig(): Promise<void> {
+    while (this.bigFree === 0) await new Promise<void>((r) => this.bigWaiters.push(r));
+    this.bigFree--;
+  }
+
+  private releaseBig(): void {
+    this.bigFree++;
+    this.bigWaiters.shift()?.();
   }
 
   private async runOne(op: Operation, trees: Trees): Promise<void> {
@@ -1295,4 +1407,46 @@ function opPath(op: Operation): string {
 
 function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Every path an operation names (local, remote, merge base), for carriedPathKeys and touchesCarried. */
+function pathsNamedBy(op: Operation): string[] {
+  const out = [...localPathsOf(op), opPath(op)];
+  const o = op as unknown as Record<string, unknown>;
+  for (const k of ['localPath', 'remotePath', 'syncedPath', 'from', 'to', 'path']) {
+    const v = o[k];
+    if (typeof v === 'string') out.push(v);
+  }
+  const synced = o.synced as { path?: unknown; replaces?: unknown } | undefined;
+  if (synced && typeof synced.path === 'string') out.push(synced.path);
+  if (synced && typeof synced.replaces === 'string') out.push(synced.replaces);
+  return out.filter((p) => p !== '');
+}
+
+/** The carried transfers' paths and every folder above them, by path key. */
+interface CarriedPaths {
+  exact: Set<string>;
+  above: Set<string>;
+}
+
+function carriedPathKeys(ops: Iterable<Operation>, caseInsensitive: boolean): CarriedPaths {
+  const exact = new Set<string>();
+  const above = new Set<string>();
+  for (const op of ops) {
+    for (const p of pathsNamedBy(op)) {
+      exact.add(pathKey(p, caseInsensitive));
+      for (let d = parentPath(p); d !== ''; d = parentPath(d)) above.add(pathKey(d, caseInsensitive));
+    }
+  }
+  return { exact, above };
+}
+
+/** Whether `op` names a carried path, a folder above one, or something below one. */
+function touchesCarried(op: Operation, c: CarriedPaths, caseInsensitive: boolean): boolean {
+  for (const p of pathsNamedBy(op)) {
+    const k = pathKey(p, caseInsensitive);
+    if (c.exact.has(k) || c.above.has(k)) return true;
+    for (let d = parentPath(p); d !== ''; d = parentPath(d)) if (c.exact.has(pathKey(d, caseInsensitive))) return true;
+  }
+  return false;
 }

@@ -173,8 +173,8 @@ export function registerBatchRoutes(r: Router, ctx: ServerContext): void {
     }
     // Every part is read and matches the manifest's count. Each item gets the single upload's
     // checks, then the items' blobs are stored concurrently (their fsyncs overlap), then the
-    // items are committed in manifest order, each in its own transaction that repeats every
-    // check: the results are those of applying the items one after the other.
+    // items are committed in manifest order, each in its own (nested) transaction that repeats
+    // every check: the results are those of applying the items one after the other.
     const staged = manifest.map((item, i): { staged: StagedContent; stored?: StoredBlob } | { error: Json } => {
       const part = parts[i]!;
       try {
@@ -206,18 +206,23 @@ export function registerBatchRoutes(r: Router, ctx: ServerContext): void {
     if (failure) throw failure.err;
     const paths = new PathResolver(ctx.db, s.access.root.id);
     const results: Json[] = [];
-    for (const st of staged) {
-      if ('error' in st) {
-        results.push({ error: st.error });
-        continue;
+    // The items' transactions run inside one for the whole batch (each item's is a savepoint
+    // there: an item that fails rolls back its own changes only), so the batch costs one commit
+    // instead of one per item. Nothing is answered before it is committed.
+    ctx.db.transaction(() => {
+      for (const st of staged) {
+        if ('error' in st) {
+          results.push({ error: st.error });
+          continue;
+        }
+        try {
+          const node = commitContent(s, st.staged, st.stored!);
+          results.push({ file: fileObject(node, paths.pathOf(node), { now: ctx.clock() }) });
+        } catch (err) {
+          results.push({ error: errorEntry(err) });
+        }
       }
-      try {
-        const node = commitContent(s, st.staged, st.stored!);
-        results.push({ file: fileObject(node, paths.pathOf(node), { now: ctx.clock() }) });
-      } catch (err) {
-        results.push({ error: errorEntry(err) });
-      }
-    }
+    })();
     return { results };
   });
 
