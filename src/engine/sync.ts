@@ -565,7 +565,13 @@ export class RootSync extends EventEmitter {
         this.o.store.recordCollision(this.rootId, op, now);
         continue;
       }
-      if (carriedPaths && touchesCarried(op, carriedPaths, this.caseInsensitive)) continue;
+      if (carriedPaths && touchesCarried(op, carriedPaths, this.caseInsensitive)) {
+        // Planned again once they are done: the plan must not be skipped as unchanged then (a
+        // carried transfer that ended during this cycle has already asked for its re-plan,
+        // which this one used up).
+        this.needPlan = true;
+        continue;
+      }
       const b = backoffs.get(opPath(op));
       if (b && b.nextTry > now.getTime()) {
         retryAt = Math.min(retryAt, b.nextTry);
