@@ -61,6 +61,16 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
+/** A running engine of a new person syncing `tmp/<name>`, its transfers through `gate` if given. */
+async function engine(name: string, gate?: Gate): Promise<{ e: TestEngine; dir: string }> {
+  const dir = path.join(tmp, name);
+  const stateDir = path.join(tmp, `${name}-state`);
+  await mkdir(stateDir);
+  const e = await startTestEngine(t, { dir, stateDir, machineName: `carried-${name}`, ...(gate ? { transferShaper: gate.shape } : {}) });
+  engines.push(e);
+  return { e, dir };
+}
+
 async function eventually(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
@@ -83,10 +93,7 @@ function serverFiles(rootId: number): Map<string, string | null> {
 describe('big transfers carried across cycles', () => {
   it('uploads: small files made while a big upload is held reach the server first; an edit of the held file is sent after it', async () => {
     const gate = new Gate('up');
-    const dir = path.join(tmp, 'up');
-    await mkdir(path.join(tmp, 'up-state'));
-    const e = await startTestEngine(t, { dir, stateDir: path.join(tmp, 'up-state'), machineName: 'carried-up', transferShaper: gate.shape });
-    engines.push(e);
+    const { e, dir } = await engine('up', gate);
     gate.close();
     const v1 = randomBytes(1024 * KIB);
     await writeFile(path.join(dir, 'big.bin'), v1);
@@ -121,10 +128,7 @@ describe('big transfers carried across cycles', () => {
   }, 60_000);
 
   it('a big file still being written when its upload starts is uploaded once complete (the re-plan is not lost)', async () => {
-    const dir = path.join(tmp, 'growing');
-    await mkdir(path.join(tmp, 'growing-state'));
-    const e = await startTestEngine(t, { dir, stateDir: path.join(tmp, 'growing-state'), machineName: 'carried-growing' });
-    engines.push(e);
+    const { e, dir } = await engine('growing');
     // One big write: the first scans see it part-written (and hash what is there meanwhile),
     // the carried uploads find it changed and are skipped; a skip that ends while the next cycle
     // plans around it must still lead to a plan once the file is complete.
@@ -138,10 +142,7 @@ describe('big transfers carried across cycles', () => {
 
   it('downloads: small files uploaded while a big download is held arrive first; the big one arrives whole', async () => {
     const gate = new Gate('down');
-    const dir = path.join(tmp, 'down');
-    await mkdir(path.join(tmp, 'down-state'));
-    const e = await startTestEngine(t, { dir, stateDir: path.join(tmp, 'down-state'), machineName: 'carried-down', transferShaper: gate.shape });
-    engines.push(e);
+    const { e, dir } = await engine('down', gate);
     const api = filesClient(t, e.person);
     gate.close();
     const big = randomBytes(2048 * KIB);
