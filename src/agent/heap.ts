@@ -16,7 +16,16 @@ export const HEAP_GROWING_PERCENT = 30;
  */
 export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
 
-/** Applies the growth factor in this process (V8 reads it at every heap-limit computation). */
+/**
+ * Applies the growth factor in this process (V8 reads it at every heap-limit computation),
+ * unless the process was started with a growth factor of its own (node's command line or
+ * NODE_OPTIONS): that one is kept.
+ */
 export function tuneHeap(): void {
-  v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+  if (!heapGrowthGiven(process.execArgv, process.env.NODE_OPTIONS)) v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+}
+
+/** Whether node's arguments or NODE_OPTIONS set V8's heap growth (--heap-growing-percent, any spelling). */
+export function heapGrowthGiven(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
+  return [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some((a) => /^--heap[-_]growing[-_]percent(=|$)/.test(a));
 }

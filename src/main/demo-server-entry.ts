@@ -9,6 +9,7 @@
 // on {type: 'stop'}.
 import { createPerson } from '../server/accounts.js';
 import { createReferenceServer, type ReferenceServer } from '../server/app.js';
+import { tuneServerHeap } from '../server/heap.js';
 
 interface ParentPort {
   postMessage(message: unknown): void;
@@ -18,6 +19,7 @@ const parentPort = (process as unknown as { parentPort?: ParentPort }).parentPor
 const post = (m: Record<string, unknown>) => (parentPort ? parentPort.postMessage(m) : process.send?.(m));
 
 async function start(): Promise<ReferenceServer> {
+  tuneServerHeap();
   const env = process.env;
   const dataDir = env.AXIS_DEMO_DATA;
   const email = env.AXIS_DEMO_EMAIL;

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import os from 'node:os';
 import path from 'node:path';
 import { createReferenceServer, type ReferenceServer } from './app.js';
+import { tuneServerHeap } from './heap.js';
 import { parseApiDate } from './time.js';
 
 export async function main(argv: string[]): Promise<void> {
@@ -42,6 +43,7 @@ export async function main(argv: string[]): Promise<void> {
     if (!licenseExpires) throw new Error('--license-expires must be a date YYYY-MM-DD');
   }
   process.env.AXIS_SERVER_LOG ??= o.logLevel;
+  tuneServerHeap();
   const server: ReferenceServer = await createReferenceServer({
     dataDir: path.resolve(o.data),
     host: o.host,
