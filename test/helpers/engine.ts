@@ -42,7 +42,8 @@ export async function startTestEngine(
     root: store.root(rootId)!,
     machineName: o.machineName,
     policy: () => ({ manualCollisions: false }),
-    log: pino({ level: 'silent' }),
+    // AXIS_TEST_ENGINE_LOG=debug shows what a test's engine does (silent by default).
+    log: pino({ level: process.env.AXIS_TEST_ENGINE_LOG ?? 'silent' }),
     longPollSeconds: 2,
     rescanMs: 3_600_000,
     settleScanMs: 3_600_000,

@@ -134,8 +134,11 @@ describe('big transfers carried across cycles', () => {
     // plans around it must still lead to a plan once the file is complete.
     const content = Buffer.allocUnsafe(256 * 1024 * KIB);
     randomFillSync(content);
+    // (Hashed once: the check runs every 20 ms, and hashing 256 MiB each time kept the engine,
+    // which shares this thread, from running: the test took ~22 s and once timed out in CI.)
+    const want = sha256(content);
     await writeFile(path.join(dir, 'growing.bin'), content);
-    await eventually(() => serverFiles(e.rootId).get('growing.bin') === sha256(content), 'growing.bin on the server', 30_000);
+    await eventually(() => serverFiles(e.rootId).get('growing.bin') === want, 'growing.bin on the server', 30_000);
     await e.sync.whenIdle();
     expect(e.store.warnings(e.rootId)).toEqual([]);
   }, 60_000);
