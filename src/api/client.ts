@@ -307,6 +307,7 @@ export class AxisClient {
 
   private readonly http: Got;
   private readonly agents: { http: http.Agent; https: https.Agent };
+  private readonly userAgent: string;
   private readonly timeouts: Required<ClientTimeouts>;
   private readonly retryPolicy: RetryPolicy;
   private readonly store?: TokenStore;
@@ -343,6 +344,7 @@ export class AxisClient {
         : new https.Agent({ keepAlive }),
     };
     const policy = this.retryPolicy;
+    this.userAgent = opts.userAgent ?? `axis-cloudsync-agent (node ${process.version})`;
     this.http = got.extend({
       prefixUrl: `${url.origin}${url.pathname}`,
       agent: this.agents,
@@ -351,7 +353,7 @@ export class AxisClient {
       followRedirect: false,
       throwHttpErrors: false,
       responseType: 'text',
-      headers: { 'user-agent': opts.userAgent ?? `axis-cloudsync-agent (node ${process.version})`, accept: 'application/json' },
+      headers: { 'user-agent': this.userAgent, accept: 'application/json' },
       timeout: {
         lookup: this.timeouts.connectMs,
         connect: this.timeouts.connectMs,
@@ -596,18 +598,21 @@ export class AxisClient {
   /** A failure without an HTTP answer, as a typed error. */
   private async transportError(err: unknown, endpoint: string): Promise<Error> {
     if (err instanceof AxisError) return err;
-    if (err instanceof RequestError) {
-      const code = err.code;
-      if (code === PIN_MISMATCH_CODE && err.cause instanceof CertificatePinMismatch) {
+    // got's RequestError, or a transport error of a request made without got (rawRequest).
+    const raw = !(err instanceof RequestError) && err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string';
+    if (err instanceof RequestError || raw) {
+      const code = (err as RequestError | NodeJS.ErrnoException).code;
+      const pin = err instanceof CertificatePinMismatch ? err : err.cause;
+      if (code === PIN_MISMATCH_CODE && pin instanceof CertificatePinMismatch) {
         return new UntrustedCertificateError({
-          fingerprint: err.cause.actual,
-          expectedFingerprint: err.cause.expected,
+          fingerprint: pin.actual,
+          expectedFingerprint: pin.expected,
           reason: 'fingerprint_mismatch',
           host: this.hostPort,
           cause: err,
         });
       }
-      if (isCertificateErrorCode(code)) {
+      if (code !== undefined && isCertificateErrorCode(code)) {
         // Read the certificate on a separate connection that sends nothing, to show its fingerprint.
         try {
           const port = Number(this.server.port) || 443;
@@ -1086,19 +1091,13 @@ export class AxisClient {
     let refreshed = false;
     for (;;) {
       const token = await this.validAccessToken();
-      const stream = this.http.stream(path, {
-        method: 'POST',
-        json,
-        headers: { authorization: `Bearer ${token}`, accept: 'application/vnd.axis.batch, application/json' },
-        retry: { limit: 0 },
-        throwHttpErrors: false,
-      });
-      let response: http.IncomingMessage;
+      let stream: http.IncomingMessage;
       try {
-        response = await responseOf(stream);
+        stream = await this.rawRequest('POST', path, { authorization: `Bearer ${token}`, accept: 'application/vnd.axis.batch, application/json' }, json);
       } catch (err) {
         throw await this.transportError(err, endpoint);
       }
+      const response = stream;
       const status = response.statusCode ?? 0;
       if (status !== 200) {
         const text = await readAll(stream, 64 * 1024).catch(() => '');
@@ -1137,21 +1136,58 @@ export class AxisClient {
     return new AxisApiError({ status, code: 'batch_unsupported', description: 'The server does not offer batch transfers.', body: err.body, endpoint });
   }
 
+  /**
+   * A request whose answer's body the caller reads, on the client's agents (so the same TLS trust and pin)
+   * but without got: got reads a response in paused mode and emits a progress event for every
+   * chunk, ~1.2 CPU-s more per GiB than reading it as it flows (docs/benchmarks.md, eighth
+   * session), which is most of a download's cost in JavaScript. For content only (downloads,
+   * batch downloads): their callers do the retries, the 401 refresh and the error mapping.
+   *
+   * Resolves with the response once its headers came; rejects with the transport error (its
+   * `code` kept: ETIMEDOUT when the headers take longer than connect + response timeouts).
+   * Later, a socket idle for the idle timeout, or closed before the body's end, errors the
+   * response (ETIMEDOUT, ECONNRESET).
+   */
+  private rawRequest(method: 'GET' | 'POST', path: string, headers: Record<string, string>, json?: unknown): Promise<http.IncomingMessage> {
+    const base = this.server.href.endsWith('/') ? this.server.href : `${this.server.href}/`;
+    const url = new URL(path, base);
+    const secure = url.protocol === 'https:';
+    return new Promise((resolve, reject) => {
+      let response: http.IncomingMessage | undefined;
+      const fail = (err: Error) => {
+        clearTimeout(headersTimer);
+        if (response) {
+          if (!response.destroyed) response.destroy(err);
+        } else reject(err);
+      };
+      const body = json === undefined ? undefined : Buffer.from(JSON.stringify(json));
+      const req = (secure ? https : http).request(url, {
+        method,
+        agent: secure ? this.agents.https : this.agents.http,
+        headers: { 'user-agent': this.userAgent, ...headers, ...(body ? { 'content-type': 'application/json', 'content-length': String(body.length) } : {}) },
+      });
+      const timeoutError = (what: string) => Object.assign(new Error(`${what} (${method} /${path})`), { code: 'ETIMEDOUT' });
+      const headersTimer = setTimeout(() => req.destroy(timeoutError('no answer in time')), this.timeouts.connectMs + this.timeouts.responseMs);
+      req.setTimeout(this.timeouts.idleMs, () => req.destroy(timeoutError('the connection went idle')));
+      req.on('error', fail);
+      req.once('response', (res) => {
+        clearTimeout(headersTimer);
+        response = res;
+        resolve(res);
+      });
+      req.end(body);
+    });
+  }
+
   private async openStream(path: string, extraHeaders: Record<string, string>): Promise<DownloadStream> {
     const endpoint = `GET /${path}`;
     let attempt = 0;
     let refreshed = false;
     for (;;) {
       const token = await this.validAccessToken();
-      const stream = this.http.stream(path, {
-        method: 'GET',
-        headers: { ...extraHeaders, authorization: `Bearer ${token}`, accept: '*/*' },
-        retry: { limit: 0 },
-        throwHttpErrors: false,
-      });
-      let response: { statusCode: number; headers: http.IncomingHttpHeaders };
+      let stream: http.IncomingMessage;
       try {
-        response = await responseOf(stream);
+        stream = await this.rawRequest('GET', path, { ...extraHeaders, authorization: `Bearer ${token}`, accept: '*/*' });
       } catch (err) {
         const mapped = await this.transportError(err, endpoint);
         attempt++;
@@ -1162,12 +1198,13 @@ export class AxisClient {
         }
         throw mapped;
       }
-      const status = response.statusCode;
+      const response = stream;
+      const status = response.statusCode ?? 0;
       if (status === 200 || status === 206) {
         const len = response.headers['content-length'];
         const out = new DownloadStream(status, len !== undefined && /^\d+$/.test(len) ? Number(len) : undefined, response.headers['content-range'], response.headers);
         stream.on('error', (err) => {
-          out.destroy(new NetworkError(`Download from ${this.server.origin} failed: ${err.message}`, { code: (err as RequestError).code, endpoint, cause: err }));
+          out.destroy(new NetworkError(`Download from ${this.server.origin} failed: ${err.message}`, { code: (err as NodeJS.ErrnoException).code, endpoint, cause: err }));
         });
         const body = this.shape('down', stream);
         if (body !== stream) {
@@ -1326,19 +1363,7 @@ export function loginFailure(message: string | undefined, twoStepMode: string | 
   return undefined;
 }
 
-/** The response of a streamed request, or its error (the stream is destroyed then). */
-async function responseOf(stream: Readable): Promise<http.IncomingMessage & { statusCode: number }> {
-  try {
-    return await new Promise((resolve, reject) => {
-      stream.once('response', resolve);
-      stream.once('error', reject);
-    });
-  } catch (err) {
-    stream.destroy();
-    throw err;
-  }
-}
-
+/** The first `max` bytes of a stream's content, as text (the rest is read and dropped). */
 async function readAll(stream: Readable, max: number): Promise<string> {
   const chunks: Buffer[] = [];
   let n = 0;
