@@ -6,6 +6,7 @@
 // the caller as a typed error on the stream or the promise, never as a short "complete" file.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -49,7 +50,7 @@ function clientOf(url: string, opts: { fingerprint?: string; idleMs?: number; re
 }
 
 /** An HTTPS server with the reference server's certificate that answers with `handler`. */
-async function front(handler: (req: https.IncomingMessage, res: https.ServerResponse) => void): Promise<{ url: string; close: () => Promise<void> }> {
+async function front(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ url: string; close: () => Promise<void> }> {
   const tlsDir = path.join(t.dataDir, 'tls');
   const server = https.createServer({ key: readFileSync(path.join(tlsDir, 'key.pem')), cert: readFileSync(path.join(tlsDir, 'cert.pem')) }, handler);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
