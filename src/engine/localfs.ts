@@ -11,6 +11,7 @@ import {
   futimesSync,
   linkSync,
   lstatSync,
+  mkdirSync,
   openSync,
   promises as fsp,
   read,
@@ -21,6 +22,7 @@ import {
   unlinkSync,
   writeFileSync,
   writeSync,
+  type BigIntStats,
   type Stats,
 } from 'node:fs';
 import path from 'node:path';
@@ -576,6 +578,10 @@ function swapIntoPlace(tmp: string, target: string, lastCheck?: (st: Stats | und
       renameSync(back, target);
       throw new TargetChangedError(`${target} was written while it was being replaced; the written content was kept`);
     }
+    // A write may still land in the replaced file through a handle opened before: watched a
+    // little longer (see guardLateWrites), its content kept next to the target.
+    guardLateWrites(fd, held, target, false);
+    fd = undefined;
   } finally {
     // Closing the replaced file's last handle frees it (slow on some file systems): off the
     // main thread; every check above is done.
@@ -625,9 +631,109 @@ export function removeFileChecked(abs: string, lastCheck: (st: Stats | undefined
       rmSync(back, { force: true });
       throw new TargetChangedError(`${abs} was written while it was being deleted; the written content was kept`);
     }
+    // A write may still land in the deleted file through a handle opened before: watched a
+    // little longer (see guardLateWrites), its content put back under the name.
+    guardLateWrites(fd, held, abs, true);
+    fd = undefined;
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/** When a deleted or replaced file's handle is looked at again (ms after), and how long at most. */
+const LATE_WRITE_FIRST_MS = 100;
+const LATE_WRITE_EVERY_MS = 250;
+const LATE_WRITE_MAX_MS = 5000;
+/** Handles held at most at once (a mass delete must not run out of file descriptors). */
+const LATE_WRITE_MAX_HELD = 256;
+const lateWriteGuards = new Set<Promise<void>>();
+
+/** Resolves once every file held by guardLateWrites has been looked at for the last time. */
+export async function lateWritesSettled(): Promise<void> {
+  while (lateWriteGuards.size > 0) await Promise.all([...lateWriteGuards]);
+}
+
+/**
+ * The checks around a delete or a replace see writes that land up to the swap; a program that
+ * opened the file before and writes a moment later (a save racing the sync, microseconds apart)
+ * writes into a file that no longer has a name, and its content would be lost. The handle is
+ * kept open and looked at again LATE_WRITE_FIRST_MS later: if the file changed, it is watched
+ * until it stops changing (at most LATE_WRITE_MAX_MS) and its content is put back: under its
+ * name after a delete (a "(kept …)" name if something took it), under a "(kept …)" name next to
+ * a file that replaced it. The watcher then reports it like any new file.
+ */
+function guardLateWrites(fd: number, held: BigIntStats, abs: string, sameName: boolean): void {
+  if (lateWriteGuards.size >= LATE_WRITE_MAX_HELD) {
+    close(fd, () => undefined);
+    return;
+  }
+  const started = Date.now();
+  let last = held;
+  let settle!: () => void;
+  const done = new Promise<void>((r) => (settle = r));
+  lateWriteGuards.add(done);
+  const finish = () => {
+    lateWriteGuards.delete(done);
+    close(fd, () => undefined);
+    settle();
+  };
+  const differ = (a: BigIntStats, b: BigIntStats) => a.mtimeNs !== b.mtimeNs || a.size !== b.size;
+  const check = () => {
+    let now: BigIntStats;
+    try {
+      now = fstatSync(fd, { bigint: true });
+    } catch {
+      finish();
+      return;
+    }
+    const changed = differ(now, held);
+    const moving = differ(now, last);
+    last = now;
+    if (!changed) {
+      finish();
+      return;
+    }
+    if (moving && Date.now() - started < LATE_WRITE_MAX_MS) {
+      setTimeout(check, LATE_WRITE_EVERY_MS).unref();
+      return;
+    }
+    try {
+      putBack(fd, Number(held.mode) & 0o777, abs, sameName);
+    } catch {
+      // (Nowhere to put it: the folder cannot be made again. Nothing more can be done.)
+    }
+    finish();
+  };
+  setTimeout(check, LATE_WRITE_FIRST_MS).unref();
+}
+
+/** The content of `fd` as a file at `abs` (sameName, if free) or at a "(kept …)" name beside it. */
+function putBack(fd: number, mode: number, abs: string, sameName: boolean): void {
+  const dir = path.dirname(abs);
+  const back = path.join(dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
+  const content = readFileSync(fd);
+  try {
+    writeFileSync(back, content, { flag: 'wx', mode });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    // Its folder was removed meanwhile (the same delete went on): made again for it.
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(back, content, { flag: 'wx', mode });
+  }
+  if (sameName) {
+    try {
+      linkSync(back, abs);
+      rmSync(back, { force: true });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        rmSync(back, { force: true });
+        throw err;
+      }
+    }
+  }
+  const { stem, ext } = splitName(path.basename(abs));
+  renameSync(back, path.join(dir, `${stem} (kept ${randomBytes(3).toString('hex')})${ext}`));
 }
 
 function splitName(name: string): { stem: string; ext: string } {

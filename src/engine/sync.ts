@@ -32,6 +32,7 @@ import {
   lstatInside,
   readExactly,
   FileChunks,
+  lateWritesSettled,
   removeFileChecked,
   resolveInside,
   scanEntry,
@@ -256,6 +257,8 @@ export class RootSync extends EventEmitter {
     // Carried transfers see `stopped` and start no new one; the running ones finish (a write
     // or an upload is never cut half way by a clean stop).
     await Promise.allSettled([...this.carriedRuns]);
+    // Files just deleted or replaced are watched a moment for late writes (usually 0.1 s).
+    await lateWritesSettled();
     for (const w of this.pulledWaiters.splice(0)) w();
     // The change-feed poll may wait for the loop to go idle, which a stopped loop never does.
     for (const w of this.idleWaiters.splice(0)) w();
