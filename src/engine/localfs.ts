@@ -619,16 +619,7 @@ export function removeFileChecked(abs: string, lastCheck: (st: Stats | undefined
     unlinkSync(abs);
     const after = fstatSync(fd, { bigint: true });
     if (after.mtimeNs !== held.mtimeNs || after.size !== held.size) {
-      const back = path.join(path.dirname(abs), `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
-      writeFileSync(back, readFileSync(fd), { flag: 'wx', mode: Number(held.mode) & 0o777 });
-      try {
-        linkSync(back, abs);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const { stem, ext } = splitName(path.basename(abs));
-        renameSync(back, path.join(path.dirname(abs), `${stem} (kept ${randomBytes(3).toString('hex')})${ext}`));
-      }
-      rmSync(back, { force: true });
+      putBack(fd, Number(held.mode) & 0o777, abs, true);
       throw new TargetChangedError(`${abs} was written while it was being deleted; the written content was kept`);
     }
     // A write may still land in the deleted file through a handle opened before: watched a
