@@ -1097,8 +1097,7 @@ export class AxisClient {
       } catch (err) {
         throw await this.transportError(err, endpoint);
       }
-      const response = stream;
-      const status = response.statusCode ?? 0;
+      const status = stream.statusCode ?? 0;
       if (status !== 200) {
         const text = await readAll(stream, 64 * 1024).catch(() => '');
         if (status === 401 && !refreshed) {
@@ -1109,7 +1108,7 @@ export class AxisClient {
         if (status === 401) throw new AuthError('session_expired', 'The server refused the session', { cause: this.apiError(endpoint, status, text) });
         throw this.batchError(endpoint, status, text);
       }
-      const type = String(response.headers['content-type'] ?? '');
+      const type = String(stream.headers['content-type'] ?? '');
       if (!/^application\/vnd\.axis\.batch\b/i.test(type)) {
         stream.destroy();
         throw new ProtocolError(endpoint, `expected Content-Type application/vnd.axis.batch, got ${JSON.stringify(type)}`);
@@ -1198,11 +1197,10 @@ export class AxisClient {
         }
         throw mapped;
       }
-      const response = stream;
-      const status = response.statusCode ?? 0;
+      const status = stream.statusCode ?? 0;
       if (status === 200 || status === 206) {
-        const len = response.headers['content-length'];
-        const out = new DownloadStream(status, len !== undefined && /^\d+$/.test(len) ? Number(len) : undefined, response.headers['content-range'], response.headers);
+        const len = stream.headers['content-length'];
+        const out = new DownloadStream(status, len !== undefined && /^\d+$/.test(len) ? Number(len) : undefined, stream.headers['content-range'], stream.headers);
         stream.on('error', (err) => {
           out.destroy(new NetworkError(`Download from ${this.server.origin} failed: ${err.message}`, { code: (err as NodeJS.ErrnoException).code, endpoint, cause: err }));
         });
@@ -1228,7 +1226,7 @@ export class AxisClient {
       if (status === 401) throw new AuthError('session_expired', 'The server refused the session', { cause: this.apiError(endpoint, status, text) });
       if (status === 503) {
         attempt++;
-        const ra = response.headers['retry-after'];
+        const ra = stream.headers['retry-after'];
         const retryAfterMs = ra && /^\d+$/.test(ra) ? Number(ra) * 1000 : undefined;
         const delay = retryDelay({ method: 'GET', statusCode: status, attempt, retryAfterMs }, this.retryPolicy);
         if (delay > 0) {
