@@ -190,6 +190,8 @@ export class StateStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
+    // Savepoint journals (commitSoon runs each operation's writes in a savepoint) in memory.
+    this.db.pragma('temp_store = MEMORY');
     const current = this.db.pragma('user_version', { simple: true }) as number;
     if (current > MIGRATIONS.length) {
       this.db.close();
@@ -204,6 +206,7 @@ export class StateStore {
   }
 
   close(): void {
+    this.commitQueued();
     this.db.close();
   }
 
@@ -388,6 +391,51 @@ export class StateStore {
       m.set(r.path, { path: r.path, kind: r.kind, remoteId: r.remote_id, revisionId: r.revision_id, sha256: r.sha256, localFileId: r.local_file_id, size: r.size, mtime: r.mtime });
     }
     return m;
+  }
+
+  // ----- group commit -----
+
+  private queued: Array<{ fn: () => void; resolve: () => void; reject: (err: unknown) => void }> = [];
+
+  /**
+   * Runs `fn` (writes of one finished operation) in the transaction of its group, and resolves
+   * once that transaction has committed. Writes queued in one turn of the event loop (the
+   * operations of a batch finishing together) commit together at the next (setImmediate): one
+   * commit, its WAL writes and its file locks, for the group instead of one per operation.
+   * Each `fn` runs in a savepoint of its own: one that throws rolls back only its own writes
+   * and rejects only its own promise. A failed commit rejects the whole group (nothing of it
+   * was written).
+   */
+  commitSoon(fn: () => void): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queued.push({ fn, resolve, reject });
+      if (this.queued.length === 1) setImmediate(() => this.commitQueued());
+    });
+  }
+
+  /** Commits what commitSoon queued (at once; close() does it too). */
+  commitQueued(): void {
+    const items = this.queued.splice(0);
+    if (items.length === 0) return;
+    const failed = new Map<(typeof items)[number], unknown>();
+    try {
+      this.db.transaction(() => {
+        for (const it of items) {
+          try {
+            this.db.transaction(it.fn)();
+          } catch (err) {
+            failed.set(it, err);
+          }
+        }
+      })();
+    } catch (err) {
+      for (const it of items) it.reject(err);
+      return;
+    }
+    for (const it of items) {
+      if (failed.has(it)) it.reject(failed.get(it));
+      else it.resolve();
+    }
   }
 
   /** Applies what one finished operation changed in the merge base (one transaction). */

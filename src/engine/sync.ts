@@ -706,11 +706,14 @@ export class RootSync extends EventEmitter {
         // The file changed while it was sent: the base is what the server got.
         change = { ...change, entry: { ...change.entry, sha256: outcome.sha256, size: outcome.uploadedSize ?? change.entry.size } };
       }
-      // One transaction: the merge base, the failure record and the activity log line.
-      this.o.store.applySyncedChange(this.rootId, change, () => {
-        this.o.store.clearFailure(this.rootId, p);
-        this.o.store.activity(this.rootId, op.type, p);
-      });
+      // One transaction: the merge base, the failure record and the activity log line (in the
+      // group commit of the operations finishing with this one).
+      await this.o.store.commitSoon(() =>
+        this.o.store.applySyncedChange(this.rootId, change, () => {
+          this.o.store.clearFailure(this.rootId, p);
+          this.o.store.activity(this.rootId, op.type, p);
+        }),
+      );
       this.touchedLocally(op, outcome);
       this.replanned.delete(opKey);
       this.emit('operation', op);
