@@ -169,11 +169,137 @@ const toCollision = (r: CollisionRow): CollisionRecord => ({
   resolved: r.resolved,
 });
 
+/** A row of remote_nodes (the store keeps a copy of a root's rows in memory, see remoteTree). */
+interface RemoteRow {
+  id: number;
+  parent_id: number | null;
+  name: string;
+  kind: EntryKind;
+  revision_id: number | null;
+  size: number;
+  sha256: string | null;
+  modified: string | null;
+}
+
+const remoteRowOf = (c: RemoteChange): RemoteRow => ({
+  id: c.id,
+  parent_id: c.parentId,
+  name: c.name,
+  kind: c.kind,
+  revision_id: c.revisionId,
+  size: c.size,
+  sha256: c.sha256,
+  modified: c.modified,
+});
+
+/** A built remote tree with the path of each node id (null: rejected, or below a rejected node). */
+interface BuiltRemoteTree extends RemoteTreeResult {
+  pathOf: Map<number, string | null>;
+}
+
+/**
+ * The remote tree keyed by path, built from names and parent links only (the server's own
+ * `path` strings are never trusted): a node whose name is not a valid single path segment,
+ * or whose parent is unknown or a file, is rejected with everything below it.
+ */
+function buildRemoteTree(rows: ReadonlyMap<number, RemoteRow>): BuiltRemoteTree {
+  // In id order, as the table is read (its primary key): which of two nodes with one path wins
+  // does not depend on the order changes came in.
+  const byId = new Map([...rows].sort((a, b) => a[0] - b[0]));
+  const pathOf = new Map<number, string | null>();
+  const rejected: RemoteTreeResult['rejected'] = [];
+  const resolve = (id: number, depth: number): string | null => {
+    if (pathOf.has(id)) return pathOf.get(id)!;
+    const r = byId.get(id)!;
+    let result: string | null = null;
+    const v = validateServerName(r.name);
+    if (!v.ok) rejected.push({ id, name: r.name, reason: v.reason });
+    else if (depth > 256) rejected.push({ id, name: r.name, reason: 'folder chain too deep or cyclic' });
+    else if (r.parent_id === null) result = r.name.normalize('NFC');
+    else {
+      const parent = byId.get(r.parent_id);
+      if (!parent || parent.kind !== 'folder') rejected.push({ id, name: r.name, reason: 'parent folder unknown' });
+      else {
+        const pp = resolve(parent.id, depth + 1);
+        if (pp !== null) result = joinPath(pp, r.name.normalize('NFC'));
+      }
+    }
+    pathOf.set(id, result);
+    return result;
+  };
+  const tree = new Map<string, RemoteEntry>();
+  for (const r of byId.values()) {
+    const p = resolve(r.id, 0);
+    if (p === null) continue;
+    if (tree.has(p)) {
+      rejected.push({ id: r.id, name: r.name, reason: `another node already has the path ${p}` });
+      continue;
+    }
+    tree.set(p, { path: p, kind: r.kind, id: r.id, revisionId: r.revision_id, size: r.size, sha256: r.sha256, modified: r.modified });
+  }
+  // Children of a rejected duplicate would dangle: drop entries whose parent is not a folder in the tree.
+  for (const [p, e] of [...tree].sort((a, b) => a[0].length - b[0].length)) {
+    const slash = p.lastIndexOf('/');
+    if (slash > 0 && tree.get(p.slice(0, slash))?.kind !== 'folder') {
+      tree.delete(p);
+      rejected.push({ id: e.id, name: p, reason: 'parent folder not synced' });
+    }
+  }
+  return { tree, rejected, pathOf };
+}
+
+/**
+ * `built` brought up to date with one change of a file node (already applied to `byId`), where
+ * that is simple: a file added, changed, moved or deleted under a folder that is in the tree,
+ * with a valid name and a path no other node has, in a tree without rejected nodes. Returns
+ * false where it is not (folders, names, clashes: the caller builds the tree again), having
+ * changed nothing then. The result is the tree buildRemoteTree would build.
+ */
+function patchRemoteTree(built: BuiltRemoteTree, byId: ReadonlyMap<number, RemoteRow>, before: RemoteRow | undefined, c: RemoteChange): boolean {
+  if (built.rejected.length > 0) return false;
+  if (before?.kind === 'folder' || (!c.isDeleted && c.kind === 'folder')) return false;
+  const oldPath = before ? built.pathOf.get(before.id) : undefined;
+  if (before && (typeof oldPath !== 'string' || built.tree.get(oldPath)?.id !== before.id)) return false;
+  let newPath: string | undefined;
+  if (!c.isDeleted) {
+    const v = validateServerName(c.name);
+    if (!v.ok) return false;
+    let parentPath: string | null | undefined = null;
+    if (c.parentId !== null) {
+      const parent = byId.get(c.parentId);
+      if (!parent || parent.kind !== 'folder') return false;
+      parentPath = built.pathOf.get(parent.id);
+      if (typeof parentPath !== 'string') return false;
+    }
+    const name = c.name.normalize('NFC');
+    newPath = parentPath === null ? name : joinPath(parentPath, name);
+    // (Deep chains: the full build's depth limit depends on the order it meets nodes.)
+    if (newPath.split('/').length > 64) return false;
+    if (newPath !== oldPath && built.tree.has(newPath)) return false;
+  }
+  if (before && typeof oldPath === 'string') {
+    built.tree.delete(oldPath);
+    built.pathOf.delete(before.id);
+  }
+  if (newPath !== undefined) {
+    built.tree.set(newPath, { path: newPath, kind: c.kind, id: c.id, revisionId: c.revisionId, size: c.size, sha256: c.sha256, modified: c.modified });
+    built.pathOf.set(c.id, newPath);
+  }
+  return true;
+}
+
 export class StateStore {
   readonly db: Database.Database;
   /** Prepared statements by SQL text (better-sqlite3 compiles on every prepare()). */
   private readonly stmts = new Map<string, Database.Statement>();
   private activityInserts = 0;
+  /** Per root: a copy of its remote_nodes rows, and the tree built from them (see remoteTree). */
+  private readonly remoteRows = new Map<number, Map<number, RemoteRow>>();
+  private readonly remoteBuilt = new Map<number, BuiltRemoteTree>();
+  /** Per root: the synced tree as in synced_nodes (see syncedTree). */
+  private readonly syncedCache = new Map<number, Map<string, SyncedEntry>>();
+  /** PRAGMA data_version when the copies above were last known to match the database. */
+  private cacheVersion: number | undefined;
 
   /** The prepared statement of `sql`, compiled once. */
   private q(sql: string): Database.Statement {
@@ -183,6 +309,30 @@ export class StateStore {
       this.stmts.set(sql, st);
     }
     return st;
+  }
+
+  /**
+   * Forgets the in-memory copies of the trees if another connection (another process on the
+   * same state file) has committed since they were made: only this connection's writes keep
+   * them up to date.
+   */
+  private checkForeignWrites(): void {
+    const v = this.db.pragma('data_version', { simple: true }) as number;
+    if (v !== this.cacheVersion) this.dropCaches();
+    this.cacheVersion = v;
+  }
+
+  /** Forgets the in-memory copies of the trees (read again from the database when next asked for). */
+  private dropCaches(rootId?: number): void {
+    if (rootId === undefined) {
+      this.remoteRows.clear();
+      this.remoteBuilt.clear();
+      this.syncedCache.clear();
+    } else {
+      this.remoteRows.delete(rootId);
+      this.remoteBuilt.delete(rootId);
+      this.syncedCache.delete(rootId);
+    }
   }
 
   constructor(file: string) {
@@ -247,90 +397,76 @@ export class StateStore {
          revision_id = excluded.revision_id, size = excluded.size, sha256 = excluded.sha256, modified = excluded.modified`,
     );
     const del = this.q(`DELETE FROM remote_nodes WHERE root_id = ? AND id = ?`);
-    this.db.transaction(() => {
-      for (const c of changes) {
-        if (c.isDeleted) del.run(rootId, c.id);
-        else upsert.run(rootId, c.id, c.parentId, c.name, c.kind, c.revisionId, c.size, c.sha256, c.modified);
-      }
-      this.q(`UPDATE roots SET cursor = ? WHERE id = ?`).run(cursor, rootId);
-    })();
+    try {
+      this.db.transaction(() => {
+        for (const c of changes) {
+          if (c.isDeleted) del.run(rootId, c.id);
+          else upsert.run(rootId, c.id, c.parentId, c.name, c.kind, c.revisionId, c.size, c.sha256, c.modified);
+        }
+        this.q(`UPDATE roots SET cursor = ? WHERE id = ?`).run(cursor, rootId);
+      })();
+    } catch (err) {
+      this.dropCaches(rootId);
+      throw err;
+    }
+    // The in-memory copy follows (when there is one): rows, then the tree where it can be patched.
+    const rows = this.remoteRows.get(rootId);
+    if (!rows) return;
+    let built = this.remoteBuilt.get(rootId);
+    for (const c of changes) {
+      const before = rows.get(c.id);
+      if (c.isDeleted) rows.delete(c.id);
+      else rows.set(c.id, remoteRowOf(c));
+      if (built && !patchRemoteTree(built, rows, before, c)) built = undefined;
+    }
+    if (!built) this.remoteBuilt.delete(rootId);
   }
 
   /** Replaces the whole remote tree (the fallback walk of servers without a change feed). */
   replaceRemoteTree(rootId: number, nodes: readonly RemoteChange[]): void {
-    this.db.transaction(() => {
-      this.q(`DELETE FROM remote_nodes WHERE root_id = ?`).run(rootId);
-      this.applyRemoteChanges(rootId, nodes, this.root(rootId)?.cursor ?? 0);
-    })();
+    try {
+      this.db.transaction(() => {
+        this.q(`DELETE FROM remote_nodes WHERE root_id = ?`).run(rootId);
+        this.applyRemoteChanges(rootId, nodes, this.root(rootId)?.cursor ?? 0);
+      })();
+    } finally {
+      this.dropCaches(rootId);
+    }
   }
 
   /** Forgets the remote tree (the feed restarts from 0). */
   resetRemote(rootId: number): void {
-    this.db.transaction(() => {
-      this.q(`DELETE FROM remote_nodes WHERE root_id = ?`).run(rootId);
-      this.q(`UPDATE roots SET cursor = 0 WHERE id = ?`).run(rootId);
-    })();
+    try {
+      this.db.transaction(() => {
+        this.q(`DELETE FROM remote_nodes WHERE root_id = ?`).run(rootId);
+        this.q(`UPDATE roots SET cursor = 0 WHERE id = ?`).run(rootId);
+      })();
+    } finally {
+      this.dropCaches(rootId);
+    }
   }
 
   /**
-   * The remote tree keyed by path, built from names and parent links only (the server's own
-   * `path` strings are never trusted): a node whose name is not a valid single path segment,
-   * or whose parent is unknown or a file, is rejected with everything below it.
+   * The remote tree keyed by path (see buildRemoteTree), a copy the caller may keep. The store
+   * keeps each root's rows and built tree in memory and brings them up to date with each change
+   * it applies (a page of the change feed mostly adds and changes files: the tree is patched,
+   * not built again), so that a sync round does not read the whole table again.
    */
   remoteTree(rootId: number): RemoteTreeResult {
-    type Row = {
-      id: number;
-      parent_id: number | null;
-      name: string;
-      kind: EntryKind;
-      revision_id: number | null;
-      size: number;
-      sha256: string | null;
-      modified: string | null;
-    };
-    // Rows straight into the map (no intermediate array).
-    const byId = new Map<number, Row>();
-    for (const r of this.q(`SELECT * FROM remote_nodes WHERE root_id = ?`).iterate(rootId) as IterableIterator<Row>) byId.set(r.id, r);
-    const pathOf = new Map<number, string | null>();
-    const rejected: RemoteTreeResult['rejected'] = [];
-    const resolve = (id: number, depth: number): string | null => {
-      if (pathOf.has(id)) return pathOf.get(id)!;
-      const r = byId.get(id)!;
-      let result: string | null = null;
-      const v = validateServerName(r.name);
-      if (!v.ok) rejected.push({ id, name: r.name, reason: v.reason });
-      else if (depth > 256) rejected.push({ id, name: r.name, reason: 'folder chain too deep or cyclic' });
-      else if (r.parent_id === null) result = r.name.normalize('NFC');
-      else {
-        const parent = byId.get(r.parent_id);
-        if (!parent || parent.kind !== 'folder') rejected.push({ id, name: r.name, reason: 'parent folder unknown' });
-        else {
-          const pp = resolve(parent.id, depth + 1);
-          if (pp !== null) result = joinPath(pp, r.name.normalize('NFC'));
-        }
-      }
-      pathOf.set(id, result);
-      return result;
-    };
-    const tree = new Map<string, RemoteEntry>();
-    for (const r of byId.values()) {
-      const p = resolve(r.id, 0);
-      if (p === null) continue;
-      if (tree.has(p)) {
-        rejected.push({ id: r.id, name: r.name, reason: `another node already has the path ${p}` });
-        continue;
-      }
-      tree.set(p, { path: p, kind: r.kind, id: r.id, revisionId: r.revision_id, size: r.size, sha256: r.sha256, modified: r.modified });
+    this.checkForeignWrites();
+    let rows = this.remoteRows.get(rootId);
+    if (!rows) {
+      rows = new Map();
+      for (const r of this.q(`SELECT * FROM remote_nodes WHERE root_id = ?`).iterate(rootId) as IterableIterator<RemoteRow>) rows.set(r.id, r);
+      this.remoteRows.set(rootId, rows);
+      this.remoteBuilt.delete(rootId);
     }
-    // Children of a rejected duplicate would dangle: drop entries whose parent is not a folder in the tree.
-    for (const [p, e] of [...tree].sort((a, b) => a[0].length - b[0].length)) {
-      const slash = p.lastIndexOf('/');
-      if (slash > 0 && tree.get(p.slice(0, slash))?.kind !== 'folder') {
-        tree.delete(p);
-        rejected.push({ id: e.id, name: p, reason: 'parent folder not synced' });
-      }
+    let built = this.remoteBuilt.get(rootId);
+    if (!built) {
+      built = buildRemoteTree(rows);
+      this.remoteBuilt.set(rootId, built);
     }
-    return { tree, rejected };
+    return { tree: new Map(built.tree), rejected: built.rejected.map((r) => ({ ...r })) };
   }
 
   // ----- local tree -----
@@ -375,22 +511,32 @@ export class StateStore {
     return this.q(`SELECT 1 FROM synced_nodes WHERE root_id = ? LIMIT 1`).get(rootId) !== undefined;
   }
 
+  /**
+   * The synced tree, a copy the caller may keep. The store keeps it in memory and brings it up
+   * to date with each change it applies (applySyncedChange), so that a sync round does not read
+   * the whole table again.
+   */
   syncedTree(rootId: number): Map<string, SyncedEntry> {
-    const rows = this.q(`SELECT * FROM synced_nodes WHERE root_id = ?`).iterate(rootId) as IterableIterator<{
-      path: string;
-      kind: EntryKind;
-      remote_id: number;
-      revision_id: number | null;
-      sha256: string | null;
-      local_file_id: string | null;
-      size: number;
-      mtime: number | null;
-    }>;
-    const m = new Map<string, SyncedEntry>();
-    for (const r of rows) {
-      m.set(r.path, { path: r.path, kind: r.kind, remoteId: r.remote_id, revisionId: r.revision_id, sha256: r.sha256, localFileId: r.local_file_id, size: r.size, mtime: r.mtime });
+    this.checkForeignWrites();
+    let m = this.syncedCache.get(rootId);
+    if (!m) {
+      const rows = this.q(`SELECT * FROM synced_nodes WHERE root_id = ?`).iterate(rootId) as IterableIterator<{
+        path: string;
+        kind: EntryKind;
+        remote_id: number;
+        revision_id: number | null;
+        sha256: string | null;
+        local_file_id: string | null;
+        size: number;
+        mtime: number | null;
+      }>;
+      m = new Map<string, SyncedEntry>();
+      for (const r of rows) {
+        m.set(r.path, { path: r.path, kind: r.kind, remoteId: r.remote_id, revisionId: r.revision_id, sha256: r.sha256, localFileId: r.local_file_id, size: r.size, mtime: r.mtime });
+      }
+      this.syncedCache.set(rootId, m);
     }
-    return m;
+    return new Map(m);
   }
 
   // ----- group commit -----
@@ -429,6 +575,8 @@ export class StateStore {
         }
       })();
     } catch (err) {
+      // Nothing of the group was written: the in-memory trees may hold some of it.
+      this.dropCaches();
       for (const it of items) it.reject(err);
       return;
     }
@@ -446,41 +594,68 @@ export class StateStore {
         .run(to, from.length + 1, rootId, from.length + 1, `${from}/`);
       this.q(`UPDATE synced_nodes SET path = ? WHERE root_id = ? AND path = ?`).run(to, rootId, from);
     };
-    this.db.transaction(() => {
-      switch (change.kind) {
-        case 'none':
-          break;
-        case 'remove':
-          this.q(`DELETE FROM synced_nodes WHERE root_id = ? AND path = ?`).run(rootId, change.path);
-          break;
-        case 'move':
-          moveSubtree(change.from, change.to);
-          break;
-        case 'put': {
-          const e = change.entry;
-          if (change.replaces !== null) {
-            const old = this.q(`SELECT kind FROM synced_nodes WHERE root_id = ? AND path = ?`).get(rootId, change.replaces) as { kind: EntryKind } | undefined;
-            if (old && old.kind === 'folder' && change.replaces !== e.path) moveSubtree(change.replaces, e.path);
-            else this.q(`DELETE FROM synced_nodes WHERE root_id = ? AND path = ?`).run(rootId, change.replaces);
-          }
-          if (e.localFileId !== null) {
-            // The operation just saw this local file id on this entry: any other entry still
-            // holding it is stale (an inode freed by a delete and reused by a new file), and would
-            // make the planner pair the two wrongly.
-            this.q(`UPDATE synced_nodes SET local_file_id = NULL WHERE root_id = ? AND local_file_id = ? AND path <> ?`).run(rootId, e.localFileId, e.path);
-          }
-          this.q(
+    // What the in-memory copy (see syncedTree) must do once the writes are in: applied only
+    // then, and on anything but plain puts and removes it is read again instead.
+    const then: { follow: ((m: Map<string, SyncedEntry>) => void) | 'reread' } = { follow: () => undefined };
+    try {
+      this.db.transaction(() => {
+        switch (change.kind) {
+          case 'none':
+            break;
+          case 'remove':
+            this.q(`DELETE FROM synced_nodes WHERE root_id = ? AND path = ?`).run(rootId, change.path);
+            then.follow = (m) => m.delete(change.path);
+            break;
+          case 'move':
+            moveSubtree(change.from, change.to);
+            then.follow = 'reread';
+            break;
+          case 'put': {
+            const e = change.entry;
+            let moved = false;
+            if (change.replaces !== null) {
+              const old = this.q(`SELECT kind FROM synced_nodes WHERE root_id = ? AND path = ?`).get(rootId, change.replaces) as { kind: EntryKind } | undefined;
+              if (old && old.kind === 'folder' && change.replaces !== e.path) {
+                moveSubtree(change.replaces, e.path);
+                moved = true;
+              } else this.q(`DELETE FROM synced_nodes WHERE root_id = ? AND path = ?`).run(rootId, change.replaces);
+            }
+            let cleared = 0;
+            if (e.localFileId !== null) {
+              // The operation just saw this local file id on this entry: any other entry still
+              // holding it is stale (an inode freed by a delete and reused by a new file), and would
+              // make the planner pair the two wrongly.
+              cleared = this.q(`UPDATE synced_nodes SET local_file_id = NULL WHERE root_id = ? AND local_file_id = ? AND path <> ?`).run(rootId, e.localFileId, e.path).changes;
+            }
+            this.q(
               `INSERT INTO synced_nodes (root_id, path, kind, remote_id, revision_id, sha256, local_file_id, size, mtime) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(root_id, path) DO UPDATE SET kind = excluded.kind, remote_id = excluded.remote_id, revision_id = excluded.revision_id,
                  sha256 = excluded.sha256, local_file_id = excluded.local_file_id, size = excluded.size, mtime = excluded.mtime`,
             )
-            .run(rootId, e.path, e.kind, e.remoteId, e.revisionId, e.sha256, e.localFileId, e.size, e.mtime);
-          break;
+              .run(rootId, e.path, e.kind, e.remoteId, e.revisionId, e.sha256, e.localFileId, e.size, e.mtime);
+            const row: SyncedEntry = { path: e.path, kind: e.kind, remoteId: e.remoteId, revisionId: e.revisionId, sha256: e.sha256, localFileId: e.localFileId, size: e.size, mtime: e.mtime };
+            then.follow =
+              moved || cleared > 0
+                ? 'reread'
+                : (m) => {
+                    if (change.replaces !== null) m.delete(change.replaces);
+                    m.set(e.path, row);
+                  };
+            break;
+          }
         }
-      }
-      extra?.();
-    })();
+        extra?.();
+      })();
+    } catch (err) {
+      this.syncedCache.delete(rootId);
+      throw err;
+    }
+    const m = this.syncedCache.get(rootId);
+    if (!m) return;
+    if (then.follow === 'reread') this.syncedCache.delete(rootId);
+    else then.follow(m);
   }
+
 
   // ----- collisions -----
 
