@@ -169,7 +169,7 @@ const toCollision = (r: CollisionRow): CollisionRecord => ({
   resolved: r.resolved,
 });
 
-/** A row of remote_nodes (the store keeps a copy of a root's rows in memory, see remoteTree). */
+/** A row of remote_nodes. */
 interface RemoteRow {
   id: number;
   parent_id: number | null;
@@ -181,17 +181,6 @@ interface RemoteRow {
   modified: string | null;
 }
 
-const remoteRowOf = (c: RemoteChange): RemoteRow => ({
-  id: c.id,
-  parent_id: c.parentId,
-  name: c.name,
-  kind: c.kind,
-  revision_id: c.revisionId,
-  size: c.size,
-  sha256: c.sha256,
-  modified: c.modified,
-});
-
 /** A built remote tree with the path of each node id (null: rejected, or below a rejected node). */
 interface BuiltRemoteTree extends RemoteTreeResult {
   pathOf: Map<number, string | null>;
@@ -202,10 +191,7 @@ interface BuiltRemoteTree extends RemoteTreeResult {
  * `path` strings are never trusted): a node whose name is not a valid single path segment,
  * or whose parent is unknown or a file, is rejected with everything below it.
  */
-function buildRemoteTree(rows: ReadonlyMap<number, RemoteRow>): BuiltRemoteTree {
-  // In id order, as the table is read (its primary key): which of two nodes with one path wins
-  // does not depend on the order changes came in.
-  const byId = new Map([...rows].sort((a, b) => a[0] - b[0]));
+function buildRemoteTree(byId: ReadonlyMap<number, RemoteRow>): BuiltRemoteTree {
   const pathOf = new Map<number, string | null>();
   const rejected: RemoteTreeResult['rejected'] = [];
   const resolve = (id: number, depth: number): string | null => {
@@ -249,27 +235,31 @@ function buildRemoteTree(rows: ReadonlyMap<number, RemoteRow>): BuiltRemoteTree 
 }
 
 /**
- * `built` brought up to date with one change of a file node (already applied to `byId`), where
- * that is simple: a file added, changed, moved or deleted under a folder that is in the tree,
- * with a valid name and a path no other node has, in a tree without rejected nodes. Returns
- * false where it is not (folders, names, clashes: the caller builds the tree again), having
- * changed nothing then. The result is the tree buildRemoteTree would build.
+ * `built` brought up to date with one change of a file node, where that is simple: a file
+ * added, changed, moved or deleted under a folder that is in the tree, with a valid name and a
+ * path no other node has, in a tree without rejected nodes. Returns false where it is not
+ * (folders, names, clashes: the tree is then built again from the table), having changed
+ * nothing then. The result is the tree buildRemoteTree would build.
  */
-function patchRemoteTree(built: BuiltRemoteTree, byId: ReadonlyMap<number, RemoteRow>, before: RemoteRow | undefined, c: RemoteChange): boolean {
+function patchRemoteTree(built: BuiltRemoteTree, c: RemoteChange): boolean {
   if (built.rejected.length > 0) return false;
-  if (before?.kind === 'folder' || (!c.isDeleted && c.kind === 'folder')) return false;
-  const oldPath = before ? built.pathOf.get(before.id) : undefined;
-  if (before && (typeof oldPath !== 'string' || built.tree.get(oldPath)?.id !== before.id)) return false;
+  // (pathOf holds every node of the table: a node it does not know is new.)
+  const oldPath = built.pathOf.get(c.id);
+  if (oldPath === null) return false;
+  if (oldPath !== undefined) {
+    const before = built.tree.get(oldPath);
+    if (!before || before.id !== c.id || before.kind === 'folder') return false;
+  }
   let newPath: string | undefined;
   if (!c.isDeleted) {
+    if (c.kind === 'folder') return false;
     const v = validateServerName(c.name);
     if (!v.ok) return false;
-    let parentPath: string | null | undefined = null;
+    let parentPath: string | null = null;
     if (c.parentId !== null) {
-      const parent = byId.get(c.parentId);
-      if (!parent || parent.kind !== 'folder') return false;
-      parentPath = built.pathOf.get(parent.id);
-      if (typeof parentPath !== 'string') return false;
+      const pp = built.pathOf.get(c.parentId);
+      if (typeof pp !== 'string' || built.tree.get(pp)?.kind !== 'folder') return false;
+      parentPath = pp;
     }
     const name = c.name.normalize('NFC');
     newPath = parentPath === null ? name : joinPath(parentPath, name);
@@ -277,9 +267,9 @@ function patchRemoteTree(built: BuiltRemoteTree, byId: ReadonlyMap<number, Remot
     if (newPath.split('/').length > 64) return false;
     if (newPath !== oldPath && built.tree.has(newPath)) return false;
   }
-  if (before && typeof oldPath === 'string') {
+  if (oldPath !== undefined) {
     built.tree.delete(oldPath);
-    built.pathOf.delete(before.id);
+    built.pathOf.delete(c.id);
   }
   if (newPath !== undefined) {
     built.tree.set(newPath, { path: newPath, kind: c.kind, id: c.id, revisionId: c.revisionId, size: c.size, sha256: c.sha256, modified: c.modified });
@@ -293,8 +283,7 @@ export class StateStore {
   /** Prepared statements by SQL text (better-sqlite3 compiles on every prepare()). */
   private readonly stmts = new Map<string, Database.Statement>();
   private activityInserts = 0;
-  /** Per root: a copy of its remote_nodes rows, and the tree built from them (see remoteTree). */
-  private readonly remoteRows = new Map<number, Map<number, RemoteRow>>();
+  /** Per root: the remote tree built from its remote_nodes rows (see remoteTree). */
   private readonly remoteBuilt = new Map<number, BuiltRemoteTree>();
   /** Per root: the synced tree as in synced_nodes (see syncedTree). */
   private readonly syncedCache = new Map<number, Map<string, SyncedEntry>>();
@@ -325,11 +314,9 @@ export class StateStore {
   /** Forgets the in-memory copies of the trees (read again from the database when next asked for). */
   private dropCaches(rootId?: number): void {
     if (rootId === undefined) {
-      this.remoteRows.clear();
       this.remoteBuilt.clear();
       this.syncedCache.clear();
     } else {
-      this.remoteRows.delete(rootId);
       this.remoteBuilt.delete(rootId);
       this.syncedCache.delete(rootId);
     }
@@ -409,17 +396,15 @@ export class StateStore {
       this.dropCaches(rootId);
       throw err;
     }
-    // The in-memory copy follows (when there is one): rows, then the tree where it can be patched.
-    const rows = this.remoteRows.get(rootId);
-    if (!rows) return;
-    let built = this.remoteBuilt.get(rootId);
+    // The tree in memory follows where it can be patched; else it is built again when next asked for.
+    const built = this.remoteBuilt.get(rootId);
+    if (!built) return;
     for (const c of changes) {
-      const before = rows.get(c.id);
-      if (c.isDeleted) rows.delete(c.id);
-      else rows.set(c.id, remoteRowOf(c));
-      if (built && !patchRemoteTree(built, rows, before, c)) built = undefined;
+      if (!patchRemoteTree(built, c)) {
+        this.remoteBuilt.delete(rootId);
+        return;
+      }
     }
-    if (!built) this.remoteBuilt.delete(rootId);
   }
 
   /** Replaces the whole remote tree (the fallback walk of servers without a change feed). */
@@ -448,21 +433,17 @@ export class StateStore {
 
   /**
    * The remote tree keyed by path (see buildRemoteTree), a copy the caller may keep. The store
-   * keeps each root's rows and built tree in memory and brings them up to date with each change
-   * it applies (a page of the change feed mostly adds and changes files: the tree is patched,
-   * not built again), so that a sync round does not read the whole table again.
+   * keeps each root's built tree in memory and patches it with each change it applies where it
+   * can (a page of the change feed mostly adds and changes files), so that a sync round does not
+   * read and build the whole table again.
    */
   remoteTree(rootId: number): RemoteTreeResult {
     this.checkForeignWrites();
-    let rows = this.remoteRows.get(rootId);
-    if (!rows) {
-      rows = new Map();
-      for (const r of this.q(`SELECT * FROM remote_nodes WHERE root_id = ?`).iterate(rootId) as IterableIterator<RemoteRow>) rows.set(r.id, r);
-      this.remoteRows.set(rootId, rows);
-      this.remoteBuilt.delete(rootId);
-    }
     let built = this.remoteBuilt.get(rootId);
     if (!built) {
+      // Rows straight into the map (no intermediate array), in id order (the primary key's).
+      const rows = new Map<number, RemoteRow>();
+      for (const r of this.q(`SELECT * FROM remote_nodes WHERE root_id = ? ORDER BY id`).iterate(rootId) as IterableIterator<RemoteRow>) rows.set(r.id, r);
       built = buildRemoteTree(rows);
       this.remoteBuilt.set(rootId, built);
     }
