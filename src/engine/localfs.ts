@@ -530,8 +530,11 @@ function errored(err: Error): Readable {
 function swapIntoPlace(tmp: string, target: string, lastCheck?: (st: Stats | undefined) => void): void {
   let fd: number | undefined;
   try {
+    // Nothing at the name (a new file, most downloads): nothing to hold open; the link below
+    // fails if anything appears meanwhile.
+    const absent = !lstatSync(target, { throwIfNoEntry: false });
     // (Windows: not held open; replacing a file that is open may be refused there.)
-    if (process.platform !== 'win32') {
+    if (!absent && process.platform !== 'win32') {
       try {
         fd = openSync(target, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
       } catch (err) {
@@ -543,10 +546,12 @@ function swapIntoPlace(tmp: string, target: string, lastCheck?: (st: Stats | und
     const held = fd !== undefined ? fstatSync(fd, { bigint: true }) : undefined;
     const heldId = fd !== undefined ? fileId(fstatSync(fd)) : undefined;
     let st: Stats | undefined;
-    try {
-      st = lstatSync(target);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if (!absent) {
+      try {
+        st = lstatSync(target);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
     }
     lastCheck?.(st);
     if (!st) {

@@ -1168,9 +1168,7 @@ export class RootSync extends EventEmitter {
             dirSyncer: this.dirSyncer,
             expectedSha256: op.sha256 ?? undefined,
             mtimeMs: Number.isFinite(mtimeMs) ? mtimeMs : undefined,
-            beforeRename: async () => {
-              await this.expectUnchanged(op.localPath, op.expectLocal, scanned, true);
-            },
+            // (The last look at the target, synchronous with the swap: see swapIntoPlace.)
             lastCheck: (st) => this.compareEntry(op.localPath, op.expectLocal, scanned, st),
           }).catch((err: unknown) => {
             if (err instanceof TargetChangedError) throw new Skip(err.message);

@@ -120,6 +120,13 @@ function useFolderLister(w: FSWatcher, o: FolderWatcherOptions): void {
     const dir = path.resolve(watched);
     const seen = hooks.changed.get(dir);
     if (seen === 'unknown') return;
+    // Our own temp files (each download makes and removes one: most events of a folder
+    // receiving files) cannot add or remove a subfolder: noted as an event without a name to
+    // look at, so the listing they cause reuses the last one without a single stat.
+    if (typeof name === 'string' && name !== '' && !name.includes('/') && !name.includes('\\') && hooks.skipName(name)) {
+      if (!seen) hooks.changed.set(dir, new Set());
+      return;
+    }
     if (typeof name !== 'string' || name === '' || name.includes('/') || name.includes('\\')) hooks.changed.set(dir, 'unknown');
     else if (seen) seen.add(name);
     else hooks.changed.set(dir, new Set([name]));
@@ -149,8 +156,9 @@ async function* listFolders(dir: string, opts: ListOptions, o: ListHooks): Async
   const changed = o.changed.get(key);
   o.changed.delete(key);
   const last = o.listed.get(key);
-  if (last && changed instanceof Set && unchangedSubfolders(dir, changed, last, o)) {
-    // Only files changed: the subfolders are those of the last listing.
+  if (last && changed instanceof Set && (changed.size === 0 || unchangedSubfolders(dir, changed, last, o))) {
+    // Only files changed (or only our temp files: nothing to look at): the subfolders are those
+    // of the last listing.
     o.counts.reused++;
     for (const entry of last) if (!opts.directoryFilter || opts.directoryFilter(entry)) yield entry;
     return;

@@ -93,4 +93,22 @@ describe('folder lister', () => {
     const watched = w!.getWatched();
     expect(watched[path.join(tmp, 'inbox')]?.sort()).toEqual(['new']);
   });
+
+  it('reuses the listing after events of temp files only, and still sees the folder and its subfolders go', async () => {
+    await mkdir(path.join(tmp, 'box', 'sub'), { recursive: true });
+    const seen = await start();
+    const before = folderListings(w!);
+    for (let i = 0; i < 20; i++) {
+      await writeFile(path.join(tmp, 'box', `.axis-tmp-${i}`), 'partial');
+      await rm(path.join(tmp, 'box', `.axis-tmp-${i}`));
+      await sleep(50);
+    }
+    await eventually(() => folderListings(w!).reused > before.reused, 'a reused listing');
+    expect(folderListings(w!).read - before.read).toBe(0);
+    // Temp files, then the folder itself goes: both it and its subfolder are dropped.
+    await writeFile(path.join(tmp, 'box', '.axis-tmp-last'), 'partial');
+    await rm(path.join(tmp, 'box'), { recursive: true });
+    await eventually(() => seen.removed.includes('box') && seen.removed.includes(path.join('box', 'sub')), 'the removed folders');
+    expect(w!.getWatched()[tmp] ?? []).toEqual([]);
+  });
 });
