@@ -111,17 +111,6 @@ const BIG_TRANSFER = 256 << 10;
 const SMALL_FACTOR = 8;
 /** While transfers of an earlier cycle run, a cycle that found nothing else to do is followed by the next at most this often. */
 const CARRIED_REPLAN_MS = 1000;
-/**
- * While work streams in (a round started at least PACE_MIN_OPS operations), the next round
- * starts no sooner than PLAN_PACE times the time the last one took to read the trees and plan
- * after it ended: planning, which costs the same for ten changes as for a thousand in a large
- * tree, takes at most a fifth of the time, and each round takes more work at once. (Benchmark
- * 3's small files: the downloading agent planned 154 rounds, 4.9 s of planning, and used 18.5
- * CPU-s; paced, 52 rounds, 1.6 s, 13.4 CPU-s, with the same completion time.) A quiet folder's
- * single change is never held back.
- */
-const PLAN_PACE = 4;
-const PACE_MIN_OPS = 50;
 /** Longest a burst of watcher events may postpone a cycle (the debounce restarts on each event up to this). */
 const MAX_DEBOUNCE_MS = 250;
 
@@ -196,10 +185,6 @@ export class RootSync extends EventEmitter {
   /** When the last cycle started, and whether it had anything to run. */
   private lastCycleStart = 0;
   private lastCycleWorked = false;
-  /** The last round: when it ended, how many operations it started, how long it planned (ms). */
-  private lastCycleEnd = 0;
-  private lastCycleOps = 0;
-  private lastPlanMs = 0;
   /** Operations ("type path") whose last attempt was skipped or refused as stale (see runOne). */
   private readonly replanned = new Set<string>();
   /** Whether the server has the change feed extension (undefined: not known yet). */
@@ -460,14 +445,6 @@ export class RootSync extends EventEmitter {
           continue;
         }
       }
-      if (this.lastCycleOps >= PACE_MIN_OPS) {
-        // Work streams in: see PLAN_PACE.
-        const wait = this.lastCycleEnd + PLAN_PACE * this.lastPlanMs - Date.now();
-        if (wait > 0) {
-          await this.sleepUntilWoken(wait);
-          continue;
-        }
-      }
       this.dirty = false;
       // A round that only looks (the change feed echoing our own upload, the safety-net scan)
       // leaves a synced root "synced": the state turns to syncing once there is work (see cycle),
@@ -476,8 +453,6 @@ export class RootSync extends EventEmitter {
       this.cycling = true;
       try {
         const worked = await this.cycle();
-        this.lastCycleEnd = Date.now();
-        this.lastCycleOps = worked;
         failures = 0;
         if (worked > 0) {
           this.dirty = true;
@@ -487,7 +462,6 @@ export class RootSync extends EventEmitter {
         this.status.lastError = null;
       } catch (err) {
         failures++;
-        this.lastCycleOps = 0;
         const msg = (err as Error).message;
         this.status.lastError = msg;
         this.status.state = apiErrorCode(err) === undefined && /ECONN|ETIMEDOUT|ENOTFOUND|socket|network/i.test(msg) ? 'offline' : 'error';
@@ -564,7 +538,6 @@ export class RootSync extends EventEmitter {
     this.needPlan = false;
     this.lastPolicyKey = policyKey;
     this.verified = new Set();
-    const planStart = Date.now();
     const remote = this.o.store.remoteTree(this.rootId);
     const trees: Trees = {
       remote: remote.tree,
@@ -572,7 +545,6 @@ export class RootSync extends EventEmitter {
       synced: this.o.store.syncedTree(this.rootId),
     };
     const ops = withinSpaceLeft(planRoot(trees, policy), this.o.spaceLeft?.(), trees);
-    this.lastPlanMs = Date.now() - planStart;
     // A failure recorded for a path that has nothing planned any more (the world moved on) is
     // not retried: forget it, so no stale "retrying" warning stays behind.
     const planned = new Set(ops.filter((o) => !PASSIVE.has(o.type)).map(opPath));
