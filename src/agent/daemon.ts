@@ -234,9 +234,7 @@ export class AgentDaemon {
     const known = this.store.root(root.id);
     if (known && path.resolve(known.localPath) !== path.resolve(syncDir)) {
       // A new folder: start over with a merge (never read the old base as deletions).
-      this.store.db.transaction(() => {
-        for (const t of ['synced_nodes', 'local_nodes']) this.store!.db.prepare(`DELETE FROM ${t} WHERE root_id = ?`).run(root.id);
-      })();
+      this.store.forgetBase(root.id);
     }
     const hadBase = this.store.hasSyncedBase(root.id);
     const exists = await fsp.stat(syncDir).then(

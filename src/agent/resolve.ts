@@ -55,11 +55,7 @@ export async function resolveCollision(ctx: ResolveContext, c: CollisionRecord, 
     if (await fsp.lstat(target).then(() => true, () => false)) throw new CliError(`${copy} already exists; try again`);
     // Forget the merge base of the path (and below): otherwise the rename would read as a
     // local move of the synced file and be replayed on the server.
-    ctx.store.db.transaction(() => {
-      ctx.store.db
-        .prepare(`DELETE FROM synced_nodes WHERE root_id = ? AND (path = ? OR substr(path, 1, ?) = ?)`)
-        .run(c.rootId, c.path, c.path.length + 1, `${c.path}/`);
-    })();
+    ctx.store.forgetSynced(c.rootId, c.path);
     await fsp.rename(abs, target);
     ctx.store.markCollision(c.id, 'both', now);
     ctx.store.activity(c.rootId, 'resolve-both', c.path, copy);

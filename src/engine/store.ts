@@ -567,6 +567,27 @@ export class StateStore {
     }
   }
 
+  /** Forgets the merge base of `path` and everything below it (a collision kept both ways). */
+  forgetSynced(rootId: number, path: string): void {
+    try {
+      this.q(`DELETE FROM synced_nodes WHERE root_id = ? AND (path = ? OR substr(path, 1, ?) = ?)`).run(rootId, path, path.length + 1, `${path}/`);
+    } finally {
+      this.syncedCache.delete(rootId);
+    }
+  }
+
+  /** Forgets the merge base and the local tree of a root (synced into another folder: start over with a merge). */
+  forgetBase(rootId: number): void {
+    try {
+      this.db.transaction(() => {
+        this.q(`DELETE FROM synced_nodes WHERE root_id = ?`).run(rootId);
+        this.q(`DELETE FROM local_nodes WHERE root_id = ?`).run(rootId);
+      })();
+    } finally {
+      this.syncedCache.delete(rootId);
+    }
+  }
+
   /** Applies what one finished operation changed in the merge base (one transaction). */
   applySyncedChange(rootId: number, change: SyncedChange, extra?: () => void): void {
     const moveSubtree = (from: string, to: string) => {

@@ -184,4 +184,21 @@ describe('StateStore tree copies in memory', () => {
     expect(store.syncedTree(1).size).toBe(0);
     store.close();
   });
+
+  it('forgetting a base (a collision kept both ways, a root moved to another folder) shows in the next syncedTree', () => {
+    const file = tempFile();
+    const store = new StateStore(file);
+    store.upsertRoot({ id: 1, name: 'Sync', type: 'sync', localPath: '/x' });
+    const put = (p: string, kind: EntryKind, id: number) =>
+      store.applySyncedChange(1, { kind: 'put', entry: { path: p, kind, remoteId: id, revisionId: kind === 'file' ? id : null, sha256: null, localFileId: null, size: 0, mtime: null }, replaces: null });
+    put('d', 'folder', 1);
+    put('d/f', 'file', 2);
+    put('dd', 'file', 3);
+    expect([...store.syncedTree(1).keys()].sort()).toEqual(['d', 'd/f', 'dd']);
+    store.forgetSynced(1, 'd');
+    expect([...store.syncedTree(1).keys()]).toEqual(['dd']);
+    store.forgetBase(1);
+    expect(store.syncedTree(1).size).toBe(0);
+    store.close();
+  });
 });
