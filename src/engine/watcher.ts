@@ -123,13 +123,14 @@ function useFolderLister(w: FSWatcher, o: FolderWatcherOptions): void {
     // Our own temp files (each download makes and removes one: most events of a folder
     // receiving files) cannot add or remove a subfolder: noted as an event without a name to
     // look at, so the listing they cause reuses the last one without a single stat.
-    if (typeof name === 'string' && name !== '' && !name.includes('/') && !name.includes('\\') && hooks.skipName(name)) {
+    const entry = typeof name === 'string' && name !== '' && !name.includes('/') && !name.includes('\\') ? name : undefined;
+    if (entry !== undefined && hooks.skipName(entry)) {
       if (!seen) hooks.changed.set(dir, new Set());
       return;
     }
-    if (typeof name !== 'string' || name === '' || name.includes('/') || name.includes('\\')) hooks.changed.set(dir, 'unknown');
-    else if (seen) seen.add(name);
-    else hooks.changed.set(dir, new Set([name]));
+    if (entry === undefined) hooks.changed.set(dir, 'unknown');
+    else if (seen) seen.add(entry);
+    else hooks.changed.set(dir, new Set([entry]));
   });
   listingCounts.set(w, hooks.counts);
   w.on('unlinkDir', (p: string) => {

@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { SyncedChange } from '../../src/core/operations.js';
 import type { EntryKind, SyncedEntry } from '../../src/core/tree.js';
 import { StateStore, type RemoteChange, type RemoteTreeResult } from '../../src/engine/store.js';
+import { Rng } from '../helpers/random-fs.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -22,16 +23,6 @@ function tempFile(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'axis-store-cache-'));
   dirs.push(dir);
   return path.join(dir, 'state.sqlite');
-}
-
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) >>> 0;
-    let t = seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const NAMES = ['a', 'b', 'c.txt', 'C.txt', 'd', 'caf\u00e9', 'cafe\u0301', 'e.doc', '..', 'x/y', '', 'f'];
@@ -49,8 +40,9 @@ describe('StateStore tree copies in memory', () => {
       const file = tempFile();
       const store = new StateStore(file);
       store.upsertRoot({ id: 1, name: 'Sync', type: 'sync', localPath: '/x' });
-      const r = rng(seed);
-      const pick = <T,>(list: readonly T[]): T => list[Math.floor(r() * list.length)]!;
+      const g = new Rng(seed);
+      const r = () => g.next();
+      const pick = <T,>(list: readonly T[]): T => g.pick(list);
       // Seeds above 100 are mostly well-formed (valid names, known parents): the patched path.
       const odd = seed <= 100 ? 1 : 0.1;
       const kinds = new Map<number, EntryKind>();
@@ -107,9 +99,10 @@ describe('StateStore tree copies in memory', () => {
       const file = tempFile();
       const store = new StateStore(file);
       store.upsertRoot({ id: 1, name: 'Sync', type: 'sync', localPath: '/x' });
-      const r = rng(seed);
+      const g = new Rng(seed);
+      const r = () => g.next();
       const paths = ['a', 'a/x', 'a/y', 'a/x/1', 'b', 'b/x', 'b/x/1', 'c', 'c/z'];
-      const pick = <T,>(list: readonly T[]): T => list[Math.floor(r() * list.length)]!;
+      const pick = <T,>(list: readonly T[]): T => g.pick(list);
       for (let step = 0; step < 40; step++) {
         const p = pick(paths);
         const kind: EntryKind = p.split('/').length < 3 && r() < 0.5 ? 'folder' : 'file';
