@@ -64,6 +64,7 @@ import {
 import type { CollisionOp, CollisionReason, LocalExpectation, Operation, SyncedTarget, UpdateSyncedOp, WarningCode, WarningOp } from './operations.js';
 import type { EntryKind, LocalEntry, RemoteEntry, SyncedEntry, Tree } from './tree.js';
 import { sortedEntries } from './tree.js';
+import { type AgreementTracker, withoutAgreed } from './agreed.js';
 
 export interface SyncPolicy {
   /** The local file system compares names case-insensitively (Windows, default macOS). */
@@ -230,8 +231,19 @@ function sameLoc(a: Loc | undefined, b: Loc | undefined): boolean {
 /** What `filterSide` makes of an entry: visible (null), silently dropped, or set aside with a warning. */
 type Verdict = null | 'drop' | { code: WarningCode; message: string };
 
-/** Plan the next batch of operations. Pure and deterministic. */
-export function plan(input: PlanInput): Operation[] {
+/**
+ * Plan the next batch of operations. Pure and deterministic. The entries in agreement on all
+ * three sides are left out first (./agreed.ts: the output is the same without them); a caller
+ * that plans the same root round after round passes its `AgreementTracker`, which finds them at
+ * the cost of what changed since its last round.
+ */
+export function plan(input: PlanInput, tracker?: AgreementTracker): Operation[] {
+  const ci = keysCaseInsensitive(input.policy);
+  return new Planner(tracker ? tracker.prune(input, ci) : withoutAgreed(input, ci)).run();
+}
+
+/** `plan` over the whole input, with nothing left out (the reference for `withoutAgreed`'s test). */
+export function planWhole(input: PlanInput): Operation[] {
   return new Planner(input).run();
 }
 

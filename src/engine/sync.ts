@@ -18,6 +18,7 @@ import { promises as fsp, lstatSync, mkdirSync, readdirSync, renameSync, type St
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
+import { AgreementTracker } from '../core/agreed.js';
 import { syncedChange, type CollisionOp, type MoveRemoteOp, type Operation, type OpOutcome } from '../core/operations.js';
 import { baseName, ignoreReason, ignoreRules, joinPath, parentPath, pathKey, splitExtension, uniqueCollisionCopyName, type Platform } from '../core/paths.js';
 import { keysCaseInsensitive } from '../core/planner.js';
@@ -141,6 +142,8 @@ export class RootSync extends EventEmitter {
   private debounceSince = 0;
   /** The local tree as last scanned (kept between cycles; the store has the same rows). */
   private localCache: Map<string, LocalEntry> | undefined;
+  /** What the planner can leave out of this root's trees, followed from round to round. */
+  private readonly agreement = new AgreementTracker();
   /** Root-relative paths the watcher or the executor reported changed since the last scan. */
   private dirtyPaths = new Set<string>();
   /** The dirty paths by case-folded key (see mayHaveCaseTwin). */
@@ -544,7 +547,7 @@ export class RootSync extends EventEmitter {
       local: this.localCache!,
       synced: this.o.store.syncedTree(this.rootId),
     };
-    const ops = withinSpaceLeft(planRoot(trees, policy), this.o.spaceLeft?.(), trees);
+    const ops = withinSpaceLeft(planRoot(trees, policy, this.agreement), this.o.spaceLeft?.(), trees);
     // A failure recorded for a path that has nothing planned any more (the world moved on) is
     // not retried: forget it, so no stale "retrying" warning stays behind.
     const planned = new Set(ops.filter((o) => !PASSIVE.has(o.type)).map(opPath));

@@ -57,6 +57,15 @@ export class Rng {
     return items[this.int(items.length)]!;
   }
 
+  /** Shuffles `list` in place (Fisher-Yates) and returns it. */
+  shuffle<T>(list: T[]): T[] {
+    for (let i = list.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      [list[i], list[j]] = [list[j]!, list[i]!];
+    }
+    return list;
+  }
+
   /** An independent stream derived from this seed and a label (the parent stream is not advanced). */
   static derive(seed: number, label: string): Rng {
     const h = createHash('sha256').update(`${seed >>> 0}:${label}`).digest();

@@ -4,7 +4,8 @@
 import { applyOperation } from '../../src/core/operations.js';
 import type { OpOutcome, Operation } from '../../src/core/operations.js';
 import { baseName, joinPath, parentPath, pathKey, uniqueCollisionCopyName } from '../../src/core/paths.js';
-import { keysCaseInsensitive, plan } from '../../src/core/planner.js';
+import { AgreementTracker } from '../../src/core/agreed.js';
+import { describeOperation, keysCaseInsensitive, plan, planWhole } from '../../src/core/planner.js';
 import type { SyncPolicy } from '../../src/core/planner.js';
 import type { LocalEntry, RemoteEntry, SyncedEntry, Trees } from '../../src/core/tree.js';
 import { makeTree, sortedEntries } from '../../src/core/tree.js';
@@ -102,8 +103,21 @@ export class World {
     return r;
   }
 
+  /** Followed from plan to plan, as the engine does (see plan()). */
+  private readonly agreement = new AgreementTracker();
+
+  /**
+   * The plan, as the engine makes it (the agreed entries left out by a tracker that follows the
+   * trees from round to round); checked against the plan over the whole trees every time.
+   */
   plan(): Operation[] {
-    return plan({ remote: this.remote, local: this.local, synced: this.synced, policy: this.policy });
+    const input = { remote: this.remote, local: this.local, synced: this.synced, policy: this.policy };
+    const ops = plan(input, this.agreement);
+    const whole = planWhole(input);
+    if (JSON.stringify(ops) !== JSON.stringify(whole)) {
+      throw new Error(`the plan without the agreed entries differs from the whole plan:\n${ops.map(describeOperation).join('\n')}\n---\n${whole.map(describeOperation).join('\n')}`);
+    }
+    return ops;
   }
 
   /** The outcome the executor would report for `op`. */
