@@ -438,6 +438,17 @@ export class StateStore {
    * read and build the whole table again.
    */
   remoteTree(rootId: number): RemoteTreeResult {
+    const built = this.remoteTreeView(rootId);
+    return { tree: new Map(built.tree), rejected: built.rejected.map((r) => ({ ...r })) };
+  }
+
+  /**
+   * The remote tree the store holds, not a copy: to be read, never changed. The store changes
+   * it in place with each change it applies (and builds a new one when it must), so a caller
+   * that keeps it sees the tree as it is, not as it was. The sync engine plans from it: copying
+   * ten thousand entries every round was most of its garbage.
+   */
+  remoteTreeView(rootId: number): { readonly tree: ReadonlyMap<string, RemoteEntry>; readonly rejected: RemoteTreeResult['rejected'] } {
     this.checkForeignWrites();
     let built = this.remoteBuilt.get(rootId);
     if (!built) {
@@ -447,7 +458,7 @@ export class StateStore {
       built = buildRemoteTree(rows);
       this.remoteBuilt.set(rootId, built);
     }
-    return { tree: new Map(built.tree), rejected: built.rejected.map((r) => ({ ...r })) };
+    return built;
   }
 
   // ----- local tree -----
@@ -498,6 +509,11 @@ export class StateStore {
    * the whole table again.
    */
   syncedTree(rootId: number): Map<string, SyncedEntry> {
+    return new Map(this.syncedTreeView(rootId));
+  }
+
+  /** The synced tree the store holds, not a copy (see remoteTreeView). */
+  syncedTreeView(rootId: number): ReadonlyMap<string, SyncedEntry> {
     this.checkForeignWrites();
     let m = this.syncedCache.get(rootId);
     if (!m) {
@@ -517,7 +533,7 @@ export class StateStore {
       }
       this.syncedCache.set(rootId, m);
     }
-    return new Map(m);
+    return m;
   }
 
   // ----- group commit -----

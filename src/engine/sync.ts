@@ -541,11 +541,13 @@ export class RootSync extends EventEmitter {
     this.needPlan = false;
     this.lastPolicyKey = policyKey;
     this.verified = new Set();
-    const remote = this.o.store.remoteTree(this.rootId);
+    // The trees as the store and the local cache hold them, not copies: the plan reads them at
+    // once; the operations look up their own paths in them later, by then as they are then.
+    const remote = this.o.store.remoteTreeView(this.rootId);
     const trees: Trees = {
       remote: remote.tree,
       local: this.localCache!,
-      synced: this.o.store.syncedTree(this.rootId),
+      synced: this.o.store.syncedTreeView(this.rootId),
     };
     const ops = withinSpaceLeft(planRoot(trees, policy, this.agreement), this.o.spaceLeft?.(), trees);
     // A failure recorded for a path that has nothing planned any more (the world moved on) is
@@ -1141,12 +1143,12 @@ export class RootSync extends EventEmitter {
               size: op.size,
             });
           }
+          // A whole download's bytes on the wire are the bytes of the new content: counted with
+          // the progress below (one pass-through stream less per download).
+          const whole = !body;
           if (!body) {
-            const whole = await api.download(rootId, op.remoteId, { revisionId: op.revisionId, size: op.size });
+            body = await api.download(rootId, op.remoteId, { revisionId: op.revisionId, size: op.size });
             this.counters.wholeDownloads++;
-            const count = counter((n) => (this.counters.bytesDown += n));
-            whole.on('error', (err) => count.destroy(err));
-            body = whole.pipe(count);
           }
           // The body may fail (a delta patched from a local base the user just changed or
           // removed) before anything consumes it: an unheard 'error' would crash the agent. The
@@ -1159,7 +1161,14 @@ export class RootSync extends EventEmitter {
           }
           // Progress: the bytes of the new content produced so far (whole or patched from a delta).
           const produced = body;
-          const progress = counter((n) => (info.done += n));
+          const progress = counter(
+            whole
+              ? (n) => {
+                  info.done += n;
+                  this.counters.bytesDown += n;
+                }
+              : (n) => (info.done += n),
+          );
           produced.on('error', (err) => progress.destroy(err));
           body = produced.pipe(progress);
           body.on('error', () => undefined);
@@ -1374,7 +1383,7 @@ export class RootSync extends EventEmitter {
 
   /** Remote entry of a path (for callers that resolve collisions). */
   remoteEntry(p: string): RemoteEntry | undefined {
-    return this.o.store.remoteTree(this.rootId).tree.get(p);
+    return this.o.store.remoteTreeView(this.rootId).tree.get(p);
   }
 }
 
