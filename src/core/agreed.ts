@@ -196,14 +196,13 @@ interface Rec {
   r: RemoteEntry | undefined;
   l: LocalEntry | undefined;
   s: SyncedEntry | undefined;
-  /** The round in which each side last held the path (removals are the ones not seen). */
-  roundR: number;
-  roundL: number;
-  roundS: number;
   agreed: boolean;
 }
 
 type Sides = Pick<Rec, 'r' | 'l' | 's'>;
+
+/** Past this many changed paths (and a quarter of all), a round recounts everything instead. */
+const FULL_RECOUNT = 1000;
 
 /**
  * `withoutAgreed`, kept up to date from round to round: the same trees out (the same entries
@@ -215,84 +214,85 @@ type Sides = Pick<Rec, 'r' | 'l' | 's'>;
  * entry changed (the store and the local scan never change an entry in place). Input trees may
  * be new maps every round or the same map changed. test/unit/planner-agreed.test.ts compares it
  * with `withoutAgreed` after every step of random edit sequences.
+ *
+ * What it keeps, per path: the three entries and the verdict; per remote id and per fileId: how
+ * many entries name it (remote and base; local and base) and the path of one remote (local)
+ * entry holding it, the only place where a left-out entry with that id can be.
  */
 export class AgreementTracker {
   private signature: string | undefined;
   private ci = false;
   private foldRe = foldPattern(false);
   private own: Own = () => false;
-  private round = 0;
   private readonly seen = new Map<string, Rec>();
-  /** Remote id → the paths naming it: one per remote entry with the id and per base entry with it as remoteId. */
-  private readonly ids = new Map<number, string[]>();
+  /** Remote id → the paths naming it: one per remote entry with the id, one per base entry with it as remoteId. */
+  private readonly ids = new Map<number, Holders>();
   /** FileId → the paths naming it: local entries (fileId) and base entries (localFileId). */
-  private readonly fileIds = new Map<string, string[]>();
+  private readonly fileIds = new Map<string, Holders>();
   /** Key → the paths with that key that are not the key themselves, one per side entry. */
   private readonly folded = new Map<string, string[]>();
-  /** Folder path → the paths of `seen` directly in it. */
-  private readonly children = new Map<string, Set<string>>();
   /** The paths of `seen` that are not left out. */
   private readonly kept = new Set<string>();
   private counts = { r: 0, l: 0, s: 0 };
+
+  /** @param fullRecount changed paths past which a round recounts everything (tests make it small). */
+  constructor(private readonly fullRecount = FULL_RECOUNT) {}
 
   private reset(): void {
     this.seen.clear();
     this.ids.clear();
     this.fileIds.clear();
     this.folded.clear();
-    this.children.clear();
     this.kept.clear();
     this.counts = { r: 0, l: 0, s: 0 };
   }
 
   prune(input: PlanInput, ci: boolean): PlanInput {
     const { remote, local, synced, policy } = input;
-    if (Array.isArray(remote) || Array.isArray(local) || Array.isArray(synced)) {
-      this.signature = undefined;
-      this.reset();
-      return input;
-    }
+    if (Array.isArray(remote) || Array.isArray(local) || Array.isArray(synced)) return this.bail(input);
     const signature = `${ci}\u0000${policy.platform}\u0000${JSON.stringify(policy.excludedExtensions ?? [])}`;
+    let full = false;
     if (signature !== this.signature) {
       this.signature = signature;
       this.ci = ci;
       this.foldRe = foldPattern(ci);
       this.reset();
+      full = true;
     }
     this.own = ownConditions(policy);
-    const round = ++this.round;
-    const before = new Map<string, Sides>(); // dirty paths → their entries before this round
+    // Changed paths with their entries before this round (not kept past FULL_RECOUNT: then
+    // everything is counted and judged again).
+    const before = new Map<string, Sides>();
     const touch = (k: string, rec: Rec): void => {
-      if (!before.has(k)) before.set(k, { r: rec.r, l: rec.l, s: rec.s });
+      if (full || before.has(k)) return;
+      before.set(k, { r: rec.r, l: rec.l, s: rec.s });
+      if (before.size > this.fullRecount && before.size > this.seen.size / 4) {
+        full = true;
+        before.clear();
+      }
     };
     const at = (k: string): Rec => {
       let rec = this.seen.get(k);
       if (rec === undefined) {
-        rec = { r: undefined, l: undefined, s: undefined, roundR: 0, roundL: 0, roundS: 0, agreed: false };
+        rec = { r: undefined, l: undefined, s: undefined, agreed: false };
         this.seen.set(k, rec);
         this.kept.add(k);
-        const i = k.lastIndexOf('/');
-        const parent = i < 0 ? '' : k.slice(0, i);
-        let kids = this.children.get(parent);
-        if (!kids) this.children.set(parent, (kids = new Set()));
-        kids.add(k);
       }
       return rec;
     };
 
     // What changed: each side's entries against the ones seen last round.
     const sides = [
-      [remote as Tree<RemoteEntry>, 'r', 'roundR'],
-      [local as Tree<LocalEntry>, 'l', 'roundL'],
-      [synced as Tree<SyncedEntry>, 's', 'roundS'],
+      [remote as Tree<RemoteEntry>, 'r'],
+      [local as Tree<LocalEntry>, 'l'],
+      [synced as Tree<SyncedEntry>, 's'],
     ] as const;
-    for (const [tree, side, stamp] of sides) {
+    for (const [tree, side] of sides) {
       let matched = 0;
       for (const [k, e] of tree as Tree<RemoteEntry | LocalEntry | SyncedEntry>) {
         if (k !== e.path) return this.bail(input);
         const rec = at(k);
         if (rec[side] !== undefined) matched++;
-        rec[stamp] = round;
         if (rec[side] !== e) {
           touch(k, rec);
           (rec as Record<typeof side, unknown>)[side] = e;
@@ -301,7 +301,7 @@ export class AgreementTracker {
       // Fewer of last round's entries than there were: find the ones that are gone.
       if (matched < this.counts[side]) {
         for (const [k, rec] of this.seen) {
-          if (rec[side] === undefined || rec[stamp] === round) continue;
+          if (rec[side] === undefined || tree.has(k)) continue;
           touch(k, rec);
           rec[side] = undefined;
         }
@@ -309,55 +309,17 @@ export class AgreementTracker {
       this.counts[side] = tree.size;
     }
 
-    // The indexes follow; whatever shares an id, fileId or key with a changed path is looked at again.
-    const again = new Set<string>();
-    const touchedIds = new Set<number>();
-    const touchedFileIds = new Set<string>();
-    const touchedKeys = new Set<string>();
-    for (const [k, old] of before) {
-      const rec = this.seen.get(k)!;
-      if (old.r !== rec.r) {
-        if (old.r) this.drop(this.ids, old.r.id, k, touchedIds);
-        if (rec.r) this.add(this.ids, rec.r.id, k, touchedIds);
-      }
-      if (old.s !== rec.s) {
-        if (old.s) this.drop(this.ids, old.s.remoteId, k, touchedIds);
-        if (rec.s) this.add(this.ids, rec.s.remoteId, k, touchedIds);
-        if (old.s?.localFileId != null) this.drop(this.fileIds, old.s.localFileId, k, touchedFileIds);
-        if (rec.s?.localFileId != null) this.add(this.fileIds, rec.s.localFileId, k, touchedFileIds);
-      }
-      if (old.l !== rec.l) {
-        if (old.l) this.drop(this.fileIds, old.l.fileId, k, touchedFileIds);
-        if (rec.l) this.add(this.fileIds, rec.l.fileId, k, touchedFileIds);
-      }
-      const key = this.keyOf(k);
-      if (key !== k) {
-        const was = Number(old.r !== undefined) + Number(old.l !== undefined) + Number(old.s !== undefined);
-        const now = Number(rec.r !== undefined) + Number(rec.l !== undefined) + Number(rec.s !== undefined);
-        for (let i = now; i < was; i++) this.drop(this.folded, key, k, touchedKeys);
-        for (let i = was; i < now; i++) this.add(this.folded, key, k, touchedKeys);
-      }
-      touchedKeys.add(key);
-      again.add(k);
-    }
-    for (const id of touchedIds) for (const p of this.ids.get(id) ?? []) again.add(p);
-    for (const f of touchedFileIds) for (const p of this.fileIds.get(f) ?? []) again.add(p);
-    for (const key of touchedKeys) {
-      for (const p of this.folded.get(key) ?? []) again.add(p);
-      if (this.seen.has(key)) again.add(key);
-    }
+    // Judged again: the changed paths and whatever shares an id, fileId or key with one; or all.
+    const again = full ? this.recount() : this.follow(before);
 
-    // Verdicts, parents first; a folder whose verdict changes has its children looked at again.
+    // Verdicts, parents first; a folder whose verdict changes has its children judged again.
     const byDepth: string[][] = [];
-    const queue = (p: string): void => {
-      const d = pathDepth(p);
-      (byDepth[d] ??= []).push(p);
-    };
-    for (const p of again) queue(p);
+    for (const p of again) (byDepth[pathDepth(p)] ??= []).push(p);
     const done = new Set<string>();
     for (let d = 0; d < byDepth.length; d++) {
       const level = byDepth[d];
       if (!level) continue;
+      const flipped = new Set<string>();
       for (const p of level) {
         if (done.has(p)) continue;
         done.add(p);
@@ -367,11 +329,20 @@ export class AgreementTracker {
         const v = !gone && this.verdict(p, rec);
         if (v !== rec.agreed) {
           rec.agreed = v;
-          for (const c of this.children.get(p) ?? []) queue(c);
+          flipped.add(p);
         }
-        if (gone) this.forget(p, rec);
-        else if (v) this.kept.delete(p);
+        if (gone) {
+          this.seen.delete(p);
+          this.kept.delete(p);
+        } else if (v) this.kept.delete(p);
         else this.kept.add(p);
+      }
+      // (A full round judges every path anyway.)
+      if (flipped.size > 0 && !full) {
+        for (const k of this.seen.keys()) {
+          const i = k.lastIndexOf('/');
+          if (i > 0 && flipped.has(k.slice(0, i))) (byDepth[d + 1] ??= []).push(k);
+        }
       }
     }
 
@@ -404,6 +375,63 @@ export class AgreementTracker {
     return input;
   }
 
+  /** The indexes counted again from every path; returns every path (all are judged again). */
+  private recount(): Iterable<string> {
+    this.ids.clear();
+    this.fileIds.clear();
+    this.folded.clear();
+    for (const [k, rec] of this.seen) this.index(k, rec, 1);
+    return this.seen.keys();
+  }
+
+  /** The indexes brought up to date with the changed paths; returns the paths to judge again. */
+  private follow(before: Map<string, Sides>): Set<string> {
+    const again = new Set<string>();
+    const ids = new Set<number>();
+    const fileIds = new Set<string>();
+    const keys = new Set<string>();
+    for (const [k, old] of before) {
+      const rec = this.seen.get(k)!;
+      this.index(k, old, -1, ids, fileIds, keys);
+      this.index(k, rec, 1, ids, fileIds, keys);
+      keys.add(this.keyOf(k));
+      again.add(k);
+    }
+    for (const id of ids) for (const p of holders(this.ids.get(id))) again.add(p);
+    for (const f of fileIds) for (const p of holders(this.fileIds.get(f))) again.add(p);
+    for (const key of keys) {
+      for (const p of this.folded.get(key) ?? []) again.add(p);
+      if (this.seen.has(key)) again.add(key);
+    }
+    return again;
+  }
+
+  /** Adds (+1) or takes out (-1) the ids, fileIds and folded key of one path's entries. */
+  private index(k: string, e: Sides, n: 1 | -1, ids?: Set<number>, fileIds?: Set<string>, keys?: Set<string>): void {
+    if (e.r) hold(this.ids, e.r.id, k, n, ids);
+    if (e.s) {
+      hold(this.ids, e.s.remoteId, k, n, ids);
+      if (e.s.localFileId !== null) hold(this.fileIds, e.s.localFileId, k, n, fileIds);
+    }
+    if (e.l) hold(this.fileIds, e.l.fileId, k, n, fileIds);
+    if (this.foldRe.test(k)) {
+      const key = this.keyOf(k);
+      const times = Number(e.r !== undefined) + Number(e.l !== undefined) + Number(e.s !== undefined);
+      for (let i = 0; i < times; i++) {
+        const list = this.folded.get(key);
+        if (n > 0) {
+          if (list) list.push(k);
+          else this.folded.set(key, [k]);
+        } else if (list) {
+          const j = list.indexOf(k);
+          if (j >= 0) list.splice(j, 1);
+          if (list.length === 0) this.folded.delete(key);
+        }
+      }
+      keys?.add(key);
+    }
+  }
+
   private keyOf(p: string): string {
     if (!this.foldRe.test(p)) return p;
     return asciiPathKey(p, this.ci) ?? pathKey(p, this.ci);
@@ -412,7 +440,7 @@ export class AgreementTracker {
   private verdict(p: string, rec: Rec): boolean {
     const { s } = rec;
     if (!this.own(p, s, rec.l, rec.r)) return false;
-    if (this.ids.get(s!.remoteId)?.length !== 2 || this.fileIds.get(s!.localFileId!)?.length !== 2) return false;
+    if (!twice(this.ids.get(s!.remoteId)) || !twice(this.fileIds.get(s!.localFileId!))) return false;
     // The key: held by this path alone (see withoutAgreed).
     if (!this.foldRe.test(p)) {
       if (this.folded.has(p)) return false;
@@ -423,34 +451,39 @@ export class AgreementTracker {
     const i = p.lastIndexOf('/');
     return i < 0 || this.seen.get(p.slice(0, i))?.agreed === true;
   }
+}
 
-  private forget(p: string, rec: Rec): void {
-    void rec;
-    this.seen.delete(p);
-    this.kept.delete(p);
-    const i = p.lastIndexOf('/');
-    const parent = i < 0 ? '' : p.slice(0, i);
-    const kids = this.children.get(parent);
-    if (kids) {
-      kids.delete(p);
-      if (kids.size === 0) this.children.delete(parent);
-    }
-  }
+/**
+ * The paths naming an id: a list, or for the usual case, a remote (local) entry and a base
+ * entry at one path, that path alone (no list per id).
+ */
+type Holders = string | string[];
 
-  private add<K>(m: Map<K, string[]>, id: K, p: string, touched: Set<K>): void {
-    const list = m.get(id);
-    if (list) list.push(p);
-    else m.set(id, [p]);
-    touched.add(id);
-  }
+function holders(h: Holders | undefined): readonly string[] {
+  return h === undefined ? [] : typeof h === 'string' ? [h, h] : h;
+}
 
-  private drop<K>(m: Map<K, string[]>, id: K, p: string, touched: Set<K>): void {
-    const list = m.get(id);
-    if (list) {
-      const i = list.indexOf(p);
-      if (i >= 0) list.splice(i, 1);
-      if (list.length === 0) m.delete(id);
-    }
-    touched.add(id);
+/** Whether exactly two entries name the id (a left-out entry's remote and base, or local and base). */
+function twice(h: Holders | undefined): boolean {
+  return typeof h === 'string' || h?.length === 2;
+}
+
+/** Adds (+1) or takes out (-1) one entry at path p naming id. */
+function hold<K>(m: Map<K, Holders>, id: K, p: string, n: 1 | -1, touched?: Set<K>): void {
+  touched?.add(id);
+  const h = m.get(id);
+  if (n > 0) {
+    if (h === undefined) m.set(id, [p]);
+    else if (typeof h === 'string') m.set(id, [h, h, p]);
+    else if (h.length === 1 && h[0] === p) m.set(id, p);
+    else h.push(p);
+    return;
   }
+  if (h === undefined) return;
+  const list = typeof h === 'string' ? [h, h] : h;
+  const i = list.indexOf(p);
+  if (i >= 0) list.splice(i, 1);
+  if (list.length === 0) m.delete(id);
+  else if (list.length === 2 && list[0] === list[1]) m.set(id, list[0]!);
+  else m.set(id, list);
 }
