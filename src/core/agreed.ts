@@ -35,7 +35,7 @@
 // Pure: reads its input, returns new trees (or the input itself when nothing is left out).
 
 import { asciiPathKey, ignoreRules, isAscii, localNameProblem, pathDepth, pathKey, validateRelativePath } from './paths.js';
-import type { LocalEntry, RemoteEntry, SyncedEntry, Tree } from './tree.js';
+import { JournaledMap, type LocalEntry, type RemoteEntry, type SyncedEntry, type Tree } from './tree.js';
 import type { PlanInput } from './planner.js';
 
 /** The parking names' mark (see the planner's `parkingName`), lower-cased. */
@@ -212,8 +212,10 @@ const FULL_RECOUNT = 1000;
  *
  * It tells a changed entry by identity: each side's tree must hold a new entry object where an
  * entry changed (the store and the local scan never change an entry in place). Input trees may
- * be new maps every round or the same map changed. test/unit/planner-agreed.test.ts compares it
- * with `withoutAgreed` after every step of random edit sequences.
+ * be new maps every round or the same map changed; a JournaledMap it read the round before
+ * (the store's trees, the engine's local tree) says which paths changed, so the tracker does not
+ * even go through the whole map. test/unit/planner-agreed.test.ts compares it with
+ * `withoutAgreed` after every step of random edit sequences.
  *
  * What it keeps, per path: the three entries and the verdict; per remote id and per fileId: how
  * many entries name it (remote and base; local and base) and the path of one remote (local)
@@ -234,6 +236,8 @@ export class AgreementTracker {
   /** The paths of `seen` that are not left out. */
   private readonly kept = new Set<string>();
   private counts = { r: 0, l: 0, s: 0 };
+  /** Each side's map as read last round, when it is a JournaledMap. */
+  private maps: Partial<Record<'r' | 'l' | 's', JournaledMap<string, unknown>>> = {};
 
   /** @param fullRecount changed paths past which a round recounts everything (tests make it small). */
   constructor(private readonly fullRecount = FULL_RECOUNT) {}
@@ -245,6 +249,7 @@ export class AgreementTracker {
     this.folded.clear();
     this.kept.clear();
     this.counts = { r: 0, l: 0, s: 0 };
+    this.maps = {};
   }
 
   prune(input: PlanInput, ci: boolean): PlanInput {
@@ -288,6 +293,23 @@ export class AgreementTracker {
       [synced as Tree<SyncedEntry>, 's'],
     ] as const;
     for (const [tree, side] of sides) {
+      // A journaled map read last round says what changed since (see JournaledMap).
+      const journal = tree instanceof JournaledMap ? (tree as JournaledMap<string, RemoteEntry | LocalEntry | SyncedEntry>) : undefined;
+      const changes = journal?.takeChanges();
+      const known = journal !== undefined && journal === this.maps[side];
+      this.maps[side] = journal;
+      if (known && changes !== undefined) {
+        for (const k of changes) {
+          const e = journal.get(k);
+          const rec = e === undefined ? this.seen.get(k) : at(k);
+          if (rec === undefined || rec[side] === e) continue;
+          if (e !== undefined && k !== e.path) return this.bail(input);
+          touch(k, rec);
+          (rec as Record<typeof side, unknown>)[side] = e;
+        }
+        this.counts[side] = tree.size;
+        continue;
+      }
       let matched = 0;
       for (const [k, e] of tree as Tree<RemoteEntry | LocalEntry | SyncedEntry>) {
         if (k !== e.path) return this.bail(input);

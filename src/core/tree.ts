@@ -159,3 +159,52 @@ export function treeProblems<E extends { path: string; kind: EntryKind }>(tree: 
   }
   return problems;
 }
+
+/** Keys a JournaledMap notes at most between two reads; past that its journal says "unknown". */
+const JOURNAL_LIMIT = 4096;
+
+/**
+ * A Map that notes which keys were set or deleted since its journal was last read: the sync
+ * engine's trees, so that what follows them from round to round (the planner's AgreementTracker)
+ * looks at what changed rather than at every entry. Every change must go through set, delete or
+ * clear (it does: nothing calls Map.prototype methods on it directly).
+ *
+ * One reader: `takeChanges` empties the journal. A map the reader has not read before must be
+ * read whole (entries put in by the constructor are not noted).
+ */
+export class JournaledMap<K, V> extends Map<K, V> {
+  /** Keys changed since the last read; undefined: more than JOURNAL_LIMIT, or cleared. */
+  private changed: Set<K> | undefined = new Set();
+
+  override set(key: K, value: V): this {
+    super.set(key, value);
+    this.note(key);
+    return this;
+  }
+
+  override delete(key: K): boolean {
+    const had = super.delete(key);
+    if (had) this.note(key);
+    return had;
+  }
+
+  override clear(): void {
+    super.clear();
+    this.changed = undefined;
+  }
+
+  private note(key: K): void {
+    // (Undefined while the Map constructor adds its entries: fields are not set up yet.)
+    const c = this.changed;
+    if (c === undefined) return;
+    c.add(key);
+    if (c.size > JOURNAL_LIMIT) this.changed = undefined;
+  }
+
+  /** The keys set or deleted since the last call, or undefined when unknown (read it whole); starts a new journal. */
+  takeChanges(): ReadonlySet<K> | undefined {
+    const c = this.changed;
+    this.changed = new Set();
+    return c;
+  }
+}

@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import type { CollisionOp, SyncedChange } from '../core/operations.js';
 import { joinPath, validateServerName } from '../core/paths.js';
-import type { EntryKind, LocalEntry, RemoteEntry, SyncedEntry } from '../core/tree.js';
+import { JournaledMap, type EntryKind, type LocalEntry, type RemoteEntry, type SyncedEntry } from '../core/tree.js';
 
 const MIGRATIONS: string[] = [
   `
@@ -213,7 +213,7 @@ function buildRemoteTree(byId: ReadonlyMap<number, RemoteRow>): BuiltRemoteTree 
     pathOf.set(id, result);
     return result;
   };
-  const tree = new Map<string, RemoteEntry>();
+  const tree = new JournaledMap<string, RemoteEntry>();
   for (const r of byId.values()) {
     const p = resolve(r.id, 0);
     if (p === null) continue;
@@ -527,7 +527,7 @@ export class StateStore {
         size: number;
         mtime: number | null;
       }>;
-      m = new Map<string, SyncedEntry>();
+      m = new JournaledMap<string, SyncedEntry>();
       for (const r of rows) {
         m.set(r.path, { path: r.path, kind: r.kind, remoteId: r.remote_id, revisionId: r.revision_id, sha256: r.sha256, localFileId: r.local_file_id, size: r.size, mtime: r.mtime });
       }

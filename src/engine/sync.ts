@@ -22,7 +22,7 @@ import { AgreementTracker } from '../core/agreed.js';
 import { syncedChange, type CollisionOp, type MoveRemoteOp, type Operation, type OpOutcome } from '../core/operations.js';
 import { baseName, ignoreReason, ignoreRules, joinPath, parentPath, pathKey, splitExtension, uniqueCollisionCopyName, type Platform } from '../core/paths.js';
 import { keysCaseInsensitive } from '../core/planner.js';
-import type { LocalEntry, RemoteEntry, Trees } from '../core/tree.js';
+import { JournaledMap, type LocalEntry, type RemoteEntry, type Trees } from '../core/tree.js';
 import { planRoot, type PlanPolicy } from './plan.js';
 import { withinSpaceLeft } from './quota.js';
 import {
@@ -879,7 +879,7 @@ export class RootSync extends EventEmitter {
     this.lastFullScan = Date.now();
     const { entries, problems } = await scanTree(this.rootDir, opts(previous));
     this.logProblems(problems);
-    const next = new Map<string, LocalEntry>();
+    const next = new JournaledMap<string, LocalEntry>();
     const puts: LocalEntry[] = [];
     for (const e of entries) {
       const le = toLocal(e);

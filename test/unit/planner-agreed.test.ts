@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { AgreementTracker, withoutAgreed } from '../../src/core/agreed.js';
 import { keysCaseInsensitive, plan, planWhole } from '../../src/core/planner.js';
 import type { PlanInput, SyncPolicy } from '../../src/core/planner.js';
-import type { LocalEntry, RemoteEntry, SyncedEntry } from '../../src/core/tree.js';
+import { JournaledMap, type LocalEntry, type RemoteEntry, type SyncedEntry } from '../../src/core/tree.js';
 import { breakBase, edit, inSyncTrees, largeCase, ODD_NAMES, PLAIN_NAMES, randomPolicy, resetIds, Rng } from '../helpers/planner-inputs.js';
 
 const KELVIN = '\u212a';
@@ -189,8 +189,17 @@ describe('the planner without the agreed entries', () => {
       // (Every third sequence recounts everything whenever more than a few paths changed.)
       const tracker = seq % 3 === 2 ? new AgreementTracker(4) : new AgreementTracker();
       // The local tree is one map changed in place (as the engine's local cache); the other two
-      // are new maps every round (as the store's copies).
-      const localMap = asMap(t.local);
+      // are new maps every round, or (every third sequence) journaled maps changed in place, as
+      // the store's trees.
+      const journaled = seq % 3 === 1;
+      const localMap = journaled ? new JournaledMap(asMap(t.local)) : asMap(t.local);
+      const remoteMap = new JournaledMap<string, RemoteEntry>();
+      const syncedMap = new JournaledMap<string, SyncedEntry>();
+      const inPlace = <E,>(m: Map<string, E>, next: Map<string, E>): Map<string, E> => {
+        for (const k of [...m.keys()]) if (!next.has(k)) m.delete(k);
+        for (const [k, e] of next) if (m.get(k) !== e) m.set(k, e);
+        return m;
+      };
       const names = rng.chance(0.5) ? NAMES : [...NAMES, ...ODD_NAMES];
       for (let step = 0; step < 14; step++) {
         const what = rng.int(10);
@@ -215,10 +224,13 @@ describe('the planner without the agreed entries', () => {
           policy = rng.chance(0.5) ? randomPolicy(rng) : policy;
         }
         // The local map in place: removed paths deleted, changed entries replaced.
-        const nextLocal = asMap(t.local);
-        for (const k of [...localMap.keys()]) if (!nextLocal.has(k)) localMap.delete(k);
-        for (const [k, e] of nextLocal) if (localMap.get(k) !== e) localMap.set(k, e);
-        const i: PlanInput = { remote: asMap(t.remote), local: localMap, synced: asMap(t.synced), policy };
+        inPlace(localMap, asMap(t.local));
+        const i: PlanInput = {
+          remote: journaled ? inPlace(remoteMap, asMap(t.remote)) : asMap(t.remote),
+          local: localMap,
+          synced: journaled ? inPlace(syncedMap, asMap(t.synced)) : asMap(t.synced),
+          policy,
+        };
         const ci = keysCaseInsensitive(policy);
         const expected = shape(withoutAgreed(i, ci));
         expect(shape(tracker.prune(i, ci)), `sequence ${seq}, step ${step}`).toEqual(expected);
@@ -230,6 +242,25 @@ describe('the planner without the agreed entries', () => {
     }
     expect(compared).toBe(100 * 14);
     expect(leftOut).toBeGreaterThan(compared * 10);
+  });
+
+  it('a journaled map says which keys changed since it was last read', () => {
+    const m = new JournaledMap<string, number>([['a', 1]]);
+    // (What the constructor put in is not noted: a reader reads a map it has not seen whole.)
+    expect(m.takeChanges()).toEqual(new Set());
+    m.set('b', 2);
+    m.set('a', 3);
+    m.delete('b');
+    m.delete('nothing');
+    expect(m.takeChanges()).toEqual(new Set(['a', 'b']));
+    expect(m.takeChanges()).toEqual(new Set());
+    m.clear();
+    expect(m.takeChanges()).toBeUndefined();
+    for (let i = 0; i < 5000; i++) m.set(`k${i}`, i);
+    expect(m.takeChanges()).toBeUndefined(); // too many: read it whole
+    m.set('k1', 0);
+    expect(m.takeChanges()).toEqual(new Set(['k1']));
+    expect([...m.keys()].length).toBe(5000);
   });
 
   it('the tracker starts afresh on input it does not follow (lists, keys that are not the paths)', () => {
