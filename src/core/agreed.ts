@@ -64,6 +64,14 @@ function ownConditions(policy: PlanInput['policy']): Own {
   };
 }
 
+/**
+ * Whether leaving out `agreed` of `total` entries is worth new trees: with fewer than a quarter
+ * agreed, the planner takes the input as it is (the same output, no copies of most of it).
+ */
+function worthLeavingOut(agreed: number, total: number): boolean {
+  return agreed > 0 && agreed * 4 >= total;
+}
+
 /** Paths whose key may differ from the path itself (see `withoutAgreed`). */
 function foldPattern(ci: boolean): RegExp {
   return ci ? /[A-Z\u0080-\uffff]/ : /[\u0080-\uffff]/;
@@ -161,7 +169,7 @@ export function withoutAgreed(input: PlanInput, ci: boolean): PlanInput {
   };
   const agreed = new Set<string>();
   for (const s of candidates) if (alone(s) && parentAgreed(s.path)) agreed.add(s.path);
-  if (agreed.size === 0) return input;
+  if (!worthLeavingOut(agreed.size, S.size)) return input;
 
   // Pass 3: the trees without the agreed entries; an entry that stays keeps its ancestors in.
   const needed = new Set<string>();
@@ -197,6 +205,8 @@ interface Rec {
   l: LocalEntry | undefined;
   s: SyncedEntry | undefined;
   agreed: boolean;
+  /** The recount that last judged it (see judgeAll). */
+  judged: number;
 }
 
 type Sides = Pick<Rec, 'r' | 'l' | 's'>;
@@ -236,6 +246,8 @@ export class AgreementTracker {
   /** The paths of `seen` that are not left out. */
   private readonly kept = new Set<string>();
   private counts = { r: 0, l: 0, s: 0 };
+  /** Recounts so far (the stamp of judgeAll). */
+  private recounts = 0;
   /** Each side's map as read last round, when it is a JournaledMap. */
   private maps: Partial<Record<'r' | 'l' | 's', JournaledMap<string, unknown>>> = {};
 
@@ -264,6 +276,8 @@ export class AgreementTracker {
       this.reset();
       full = true;
     }
+    // Nothing agrees without a merge base (an agent's first sync): follow nothing yet.
+    if ((synced as Tree<SyncedEntry>).size === 0) return this.bail(input);
     this.own = ownConditions(policy);
     // Changed paths with their entries before this round (not kept past FULL_RECOUNT: then
     // everything is counted and judged again).
@@ -279,7 +293,7 @@ export class AgreementTracker {
     const at = (k: string): Rec => {
       let rec = this.seen.get(k);
       if (rec === undefined) {
-        rec = { r: undefined, l: undefined, s: undefined, agreed: false };
+        rec = { r: undefined, l: undefined, s: undefined, agreed: false, judged: 0 };
         this.seen.set(k, rec);
         this.kept.add(k);
       }
@@ -331,44 +345,10 @@ export class AgreementTracker {
       this.counts[side] = tree.size;
     }
 
-    // Judged again: the changed paths and whatever shares an id, fileId or key with one; or all.
-    const again = full ? this.recount() : this.follow(before);
+    if (full) this.judgeAll();
+    else this.judgeChanged(this.follow(before));
 
-    // Verdicts, parents first; a folder whose verdict changes has its children judged again.
-    const byDepth: string[][] = [];
-    for (const p of again) (byDepth[pathDepth(p)] ??= []).push(p);
-    const done = new Set<string>();
-    for (let d = 0; d < byDepth.length; d++) {
-      const level = byDepth[d];
-      if (!level) continue;
-      const flipped = new Set<string>();
-      for (const p of level) {
-        if (done.has(p)) continue;
-        done.add(p);
-        const rec = this.seen.get(p);
-        if (rec === undefined) continue;
-        const gone = rec.r === undefined && rec.l === undefined && rec.s === undefined;
-        const v = !gone && this.verdict(p, rec);
-        if (v !== rec.agreed) {
-          rec.agreed = v;
-          flipped.add(p);
-        }
-        if (gone) {
-          this.seen.delete(p);
-          this.kept.delete(p);
-        } else if (v) this.kept.delete(p);
-        else this.kept.add(p);
-      }
-      // (A full round judges every path anyway.)
-      if (flipped.size > 0 && !full) {
-        for (const k of this.seen.keys()) {
-          const i = k.lastIndexOf('/');
-          if (i > 0 && flipped.has(k.slice(0, i))) (byDepth[d + 1] ??= []).push(k);
-        }
-      }
-    }
-
-    if (this.kept.size === this.seen.size) return input;
+    if (!worthLeavingOut(this.seen.size - this.kept.size, (synced as Tree<SyncedEntry>).size)) return input;
     // The trees without the agreed entries; an entry that stays keeps its ancestors in.
     const out = { remote: new Map<string, RemoteEntry>(), local: new Map<string, LocalEntry>(), synced: new Map<string, SyncedEntry>(), policy };
     const put = (k: string, rec: Rec): void => {
@@ -390,6 +370,62 @@ export class AgreementTracker {
     return out;
   }
 
+  /** Sets a path's verdict; returns whether it changed. A path gone from every side is forgotten. */
+  private judge(p: string, rec: Rec): boolean {
+    const gone = rec.r === undefined && rec.l === undefined && rec.s === undefined;
+    const v = !gone && this.verdict(p, rec);
+    const flipped = v !== rec.agreed;
+    rec.agreed = v;
+    if (gone) {
+      this.seen.delete(p);
+      this.kept.delete(p);
+    } else if (v) this.kept.delete(p);
+    else this.kept.add(p);
+    return flipped;
+  }
+
+  /** Every path judged again after a recount, each after its parent. */
+  private judgeAll(): void {
+    this.recount();
+    const stamp = ++this.recounts;
+    const visit = (p: string, rec: Rec): void => {
+      if (rec.judged === stamp) return;
+      rec.judged = stamp;
+      const i = p.lastIndexOf('/');
+      if (i > 0) {
+        const parent = p.slice(0, i);
+        const pr = this.seen.get(parent);
+        if (pr !== undefined) visit(parent, pr);
+      }
+      this.judge(p, rec);
+    };
+    for (const [p, rec] of this.seen) visit(p, rec);
+  }
+
+  /** The changed paths (and those sharing an id, fileId or key with one) judged again, parents first; a folder whose verdict changes has its children judged again. */
+  private judgeChanged(again: Set<string>): void {
+    const byDepth: string[][] = [];
+    for (const p of again) (byDepth[pathDepth(p)] ??= []).push(p);
+    const done = new Set<string>();
+    for (let d = 0; d < byDepth.length; d++) {
+      const level = byDepth[d];
+      if (!level) continue;
+      const flipped = new Set<string>();
+      for (const p of level) {
+        if (done.has(p)) continue;
+        done.add(p);
+        const rec = this.seen.get(p);
+        if (rec !== undefined && this.judge(p, rec)) flipped.add(p);
+      }
+      if (flipped.size > 0) {
+        for (const k of this.seen.keys()) {
+          const i = k.lastIndexOf('/');
+          if (i > 0 && flipped.has(k.slice(0, i))) (byDepth[d + 1] ??= []).push(k);
+        }
+      }
+    }
+  }
+
   /** Input the tracker does not follow: forget everything (the next round starts afresh). */
   private bail(input: PlanInput): PlanInput {
     this.signature = undefined;
@@ -397,13 +433,12 @@ export class AgreementTracker {
     return input;
   }
 
-  /** The indexes counted again from every path; returns every path (all are judged again). */
-  private recount(): Iterable<string> {
+  /** The indexes counted again from every path. */
+  private recount(): void {
     this.ids.clear();
     this.fileIds.clear();
     this.folded.clear();
     for (const [k, rec] of this.seen) this.index(k, rec, 1);
-    return this.seen.keys();
   }
 
   /** The indexes brought up to date with the changed paths; returns the paths to judge again. */

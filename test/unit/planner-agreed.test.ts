@@ -110,8 +110,9 @@ describe('the planner without the agreed entries', () => {
         entriesLeftOut += (i.synced as Map<string, unknown>).size - (p.synced as Map<string, unknown>).size;
       }
     }
-    // Not a vacuous comparison: most cases had entries left out.
-    expect(pruned).toBeGreaterThan(cases * 0.6);
+    // Not a vacuous comparison: many cases had entries left out (a plan with less than a quarter
+    // of the base agreeing takes the input as it is).
+    expect(pruned).toBeGreaterThan(cases * 0.35);
     expect(entriesLeftOut).toBeGreaterThan(cases * 8);
   });
 
@@ -160,7 +161,7 @@ describe('the planner without the agreed entries', () => {
     // name, and the planner picks the first free "x (moving N)" among the names it sees.
     const policy: SyncPolicy = { caseInsensitive: false, serverCaseInsensitive: false, platform: 'linux', manualCollisions: false };
     const t: Lists = { remote: [], local: [], synced: [] };
-    const files = ['x', 'y', 'x (moving 1)', 'y (moving 1)', 'z'];
+    const files = ['x', 'y', 'x (moving 1)', 'y (moving 1)', 'z1', 'z2', 'z3', 'z4'];
     files.forEach((path, n) => {
       const id = n + 1;
       t.remote.push({ path, kind: 'file', id, revisionId: id * 10, size: 1, sha256: `h${id}` });
@@ -174,7 +175,7 @@ describe('the planner without the agreed entries', () => {
     expect(parking.length).toBeGreaterThan(0);
     expect(JSON.stringify(parking)).toContain('(moving 2)');
     expect(plan(i)).toEqual(ops);
-    // The parking names stay in; z is left out.
+    // The parking names stay in; the z files are left out.
     expect(shape(withoutAgreed(i, false))[0]).toEqual(['x', 'x (moving 1)', 'y', 'y (moving 1)']);
   });
 
@@ -224,11 +225,13 @@ describe('the planner without the agreed entries', () => {
           policy = rng.chance(0.5) ? randomPolicy(rng) : policy;
         }
         // The local map in place: removed paths deleted, changed entries replaced.
-        inPlace(localMap, asMap(t.local));
+        // (In shuffled order: children may come before their folders.)
+        const shuffled = <E,>(list: E[]): E[] => rng.shuffle([...list]);
+        inPlace(localMap, asMap(shuffled(t.local)));
         const i: PlanInput = {
-          remote: journaled ? inPlace(remoteMap, asMap(t.remote)) : asMap(t.remote),
+          remote: journaled ? inPlace(remoteMap, asMap(shuffled(t.remote))) : asMap(shuffled(t.remote)),
           local: localMap,
-          synced: journaled ? inPlace(syncedMap, asMap(t.synced)) : asMap(t.synced),
+          synced: journaled ? inPlace(syncedMap, asMap(shuffled(t.synced))) : asMap(shuffled(t.synced)),
           policy,
         };
         const ci = keysCaseInsensitive(policy);
@@ -241,7 +244,7 @@ describe('the planner without the agreed entries', () => {
       }
     }
     expect(compared).toBe(100 * 14);
-    expect(leftOut).toBeGreaterThan(compared * 10);
+    expect(leftOut).toBeGreaterThan(compared * 4);
   });
 
   it('a journaled map says which keys changed since it was last read', () => {
