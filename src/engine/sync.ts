@@ -111,11 +111,12 @@ const BIG_TRANSFER = 256 << 10;
 /**
  * How many operations run at once, as a multiple of `concurrency` (small files, folders, moves).
  * A small transfer waits in a batch (BatchingApi), so the workers bound how many files are on
- * the way: with 32, the uploading agent of benchmark 3 had about one batch of ~32 files on the
- * way at a time (the next formed only once it came back); with 64, two (22-23 s → 17 s for the
- * 9,000 small files alone, with less CPU: docs/benchmarks.md, tenth session).
+ * the way: with 32, the uploading agent of benchmark 3 has about one batch of ~32 files on the
+ * way at a time (the next forms only once it came back). 64 took the 9,000 small files alone
+ * from 22-23 s to 17 s with less CPU, but the uploading agent's peak RSS went past its 150 MiB
+ * budget (docs/benchmarks.md, tenth session), so it stays at 32 for now.
  */
-const SMALL_FACTOR = 16;
+const SMALL_FACTOR = 8;
 /** While transfers of an earlier cycle run, a cycle that found nothing else to do is followed by the next at most this often. */
 const CARRIED_REPLAN_MS = 1000;
 /** Longest a burst of watcher events may postpone a cycle (the debounce restarts on each event up to this). */
