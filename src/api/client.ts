@@ -605,12 +605,10 @@ export class AxisClient {
         const code = (err as NodeJS.ErrnoException).code;
         fail(typeof code === 'string' ? err : Object.assign(new Error(err.message, { cause: err }), { code: 'ERR_BODY' }));
       });
-      let answered = false;
       request.on('finish', () => {
-        if (!answered && !settled) answerTimer = setTimeout(() => fail(timeoutError('no answer in time')), req.responseTimeoutMs ?? this.timeouts.responseMs);
+        answerTimer = setTimeout(() => fail(timeoutError('no answer in time')), req.responseTimeoutMs ?? this.timeouts.responseMs);
       });
       request.once('response', (res) => {
-        answered = true;
         clearTimeout(answerTimer);
         res.setEncoding('utf8');
         let text = '';
