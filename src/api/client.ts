@@ -254,15 +254,6 @@ interface Req {
 
 const DEFAULTS = { connectMs: 15_000, responseMs: 60_000, idleMs: 60_000 };
 
-/** What `send` gives its callers of an answer. */
-interface Answer {
-  statusCode: number;
-  body: string;
-}
-
-/** The largest answer to an upload read (a file's JSON, a batch's results): far above any real one. */
-const MAX_ANSWER_CHARS = 64 * 1024 * 1024;
-
 /** UTC "YYYY-MM-DDTHH:MM:SS", the API's date/time format. */
 export function toApiDateTime(d: Date): string {
   if (Number.isNaN(d.getTime())) throw new RangeError('invalid date');
@@ -522,15 +513,7 @@ export class AxisClient {
   // -------------------------------------------------------------------------------------------
   // Transport
 
-  private async rawSend(req: Req, token: string | undefined, endpoint: string): Promise<Answer> {
-    if (req.body && !req.form && req.json === undefined) {
-      try {
-        return await this.streamSend(req, req.body, token);
-      } catch (err) {
-        if (req.signal?.aborted) throw req.signal.reason ?? err;
-        throw await this.transportError(err, endpoint);
-      }
-    }
+  private async rawSend(req: Req, token: string | undefined, endpoint: string): Promise<Response<string>> {
     const headers: Record<string, string> = {};
     if (token) headers.authorization = `Bearer ${token}`;
     const options: OptionsInit = { method: req.method, headers };
@@ -549,8 +532,7 @@ export class AxisClient {
       options.body = req.body.open();
     }
     try {
-      const res = (await this.http(req.path, options)) as Response<string>;
-      return { statusCode: res.statusCode, body: res.body };
+      return (await this.http(req.path, options)) as Response<string>;
     } catch (err) {
       // A caller's abort is not a failure to report as a network error.
       if (req.signal?.aborted) throw req.signal.reason ?? err;
@@ -558,85 +540,8 @@ export class AxisClient {
     }
   }
 
-  /**
-   * A request with a streamed body (uploads, single and batched), on the client's own agents (the
-   * same TLS trust and pin) through `https.request` rather than got: got's stream, its per-chunk
-   * progress events and its options cost the uploading agent ~1 CPU-s per GiB (as they did
-   * downloads; see openStream). The same timeouts: the connection idle for idleMs, no answer
-   * responseMs after the body is sent. Never retried here (uploads are not). A body that fails
-   * fails the request with the body's error (as got did).
-   */
-  private streamSend(req: Req, body: Body, token: string | undefined): Promise<Answer> {
-    const base = this.server.href.endsWith('/') ? this.server.href : `${this.server.href}/`;
-    const url = new URL(req.path, base);
-    for (const [k, v] of Object.entries(clean(req.searchParams) ?? {})) url.searchParams.set(k, v);
-    const secure = url.protocol === 'https:';
-    const headers: Record<string, string> = { 'user-agent': this.userAgent, accept: 'application/json', 'content-type': body.contentType };
-    if (token) headers.authorization = `Bearer ${token}`;
-    if (body.length !== undefined) headers['content-length'] = String(body.length);
-    return new Promise<Answer>((resolve, reject) => {
-      let settled = false;
-      let answerTimer: NodeJS.Timeout | undefined;
-      const timeoutError = (what: string) => Object.assign(new Error(`${what} (${req.method} /${req.path})`), { code: 'ETIMEDOUT' });
-      const request = (secure ? https : http).request(url, { method: req.method, agent: secure ? this.agents.https : this.agents.http, headers });
-      const content = body.open();
-      const onAbort = () => fail(req.signal?.reason instanceof Error ? req.signal.reason : new Error('aborted'));
-      const fail = (err: Error): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(answerTimer);
-        req.signal?.removeEventListener('abort', onAbort);
-        content.unpipe(request);
-        if (!content.destroyed) content.destroy();
-        request.destroy();
-        reject(err);
-      };
-      if (req.signal?.aborted) return onAbort();
-      req.signal?.addEventListener('abort', onAbort, { once: true });
-      request.setTimeout(this.timeouts.idleMs, () => fail(timeoutError('the connection went idle')));
-      request.once('socket', (socket) => {
-        if (!socket.connecting) return; // a kept-alive connection
-        const connectTimer = setTimeout(() => fail(timeoutError('could not connect in time')), this.timeouts.connectMs);
-        socket.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
-        socket.once('close', () => clearTimeout(connectTimer));
-      });
-      request.on('error', fail);
-      content.on('error', (err: Error) => {
-        const code = (err as NodeJS.ErrnoException).code;
-        fail(typeof code === 'string' ? err : Object.assign(new Error(err.message, { cause: err }), { code: 'ERR_BODY' }));
-      });
-      request.on('finish', () => {
-        answerTimer = setTimeout(() => fail(timeoutError('no answer in time')), req.responseTimeoutMs ?? this.timeouts.responseMs);
-      });
-      request.once('response', (res) => {
-        clearTimeout(answerTimer);
-        res.setEncoding('utf8');
-        let text = '';
-        res.on('data', (chunk: string) => {
-          text += chunk;
-          if (text.length > MAX_ANSWER_CHARS) fail(Object.assign(new Error(`an answer larger than ${MAX_ANSWER_CHARS} characters`), { code: 'ERR_BODY' }));
-        });
-        res.on('error', fail);
-        res.on('end', () => {
-          if (settled) return;
-          settled = true;
-          req.signal?.removeEventListener('abort', onAbort);
-          // An answer before the whole body was sent (a refusal): the rest is not sent, and the
-          // connection, left in the middle of a request, is not reused.
-          if (!request.writableFinished) {
-            content.unpipe(request);
-            if (!content.destroyed) content.destroy();
-            request.destroy();
-          }
-          resolve({ statusCode: res.statusCode ?? 0, body: text });
-        });
-      });
-      content.pipe(request);
-    });
-  }
-
   /** Sends a request, with the bearer token when `auth`, refreshing once on 401. */
-  private async send(req: Req): Promise<Answer> {
+  private async send(req: Req): Promise<Response<string>> {
     const endpoint = `${req.method} /${req.path}`;
     if (!req.auth) return this.rawSend(req, undefined, endpoint);
     const token = await this.validAccessToken();
