@@ -88,7 +88,9 @@ describe('planner cases end to end', () => {
     expect(loser.read('same-name.txt')).toBe(`made on ${loser === a ? 'a' : 'b'}\n`);
     const list = JSON.parse((await runCli(['--home', loser.home, 'collisions', '--json'])).stdout) as { id: number; reason: string }[];
     expect(list).toHaveLength(1);
-    expect((await runCli(['--home', loser.home, 'resolve', String(list[0]!.id), '--keep', 'server'])).code).toBe(0);
+    const resolved = await runCli(['--home', loser.home, 'resolve', String(list[0]!.id), '--keep', 'server']);
+    // (What the command said, when it fails: its output is the first thing to look at.)
+    expect({ code: resolved.code, stderr: resolved.code === 0 ? '' : resolved.stderr }).toEqual({ code: 0, stderr: '' });
     const snap = await converged(a, b);
     expect(a.read('same-name.txt')).toBe(winner.read('same-name.txt'));
     expect(Object.keys(snap).filter((k) => k.includes('collision'))).toEqual([]);
